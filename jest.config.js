@@ -15,6 +15,8 @@ const shared = {
 };
 
 module.exports = {
+  // The root transform also compiles globalSetup/globalTeardown.
+  transform: shared.transform,
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   projects: [
