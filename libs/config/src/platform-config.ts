@@ -1,0 +1,36 @@
+import { IsIn, IsInt, IsOptional, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
+
+/** Settings every app reads. Defaults are the embedded, one-machine setup. */
+export class PlatformConfig {
+  /** Comma-separated NATS server URLs. */
+  @Matches(/^(nats|tls|ws|wss):\/\/[^,\s]+(,(nats|tls|ws|wss):\/\/[^,\s]+)*$/, { message: 'must be nats://host:port[,nats://...]' })
+  NATS_URL: string = 'nats://127.0.0.1:4222';
+
+  /** Per-app NATS credentials (deploy/ gives each app its own user and subject permissions). */
+  @IsOptional() @IsString() NATS_USER?: string;
+  @IsOptional() @IsString() NATS_PASSWORD?: string;
+
+  /** Where lifecycle events are kept: NATS JetStream (embedded) or EventStoreDB (production). */
+  @IsIn(['jetstream', 'eventstoredb']) AUTHPIPE_EVENT_STORE: 'jetstream' | 'eventstoredb' = 'jetstream';
+  @ValidateIf((c: PlatformConfig) => c.AUTHPIPE_EVENT_STORE === 'eventstoredb')
+  @Matches(/^esdb(\+discover)?:\/\//, { message: 'must be an esdb:// connection string when AUTHPIPE_EVENT_STORE=eventstoredb' })
+  EVENTSTORE_URL?: string;
+  /** JetStream stream that holds the events (embedded event store). */
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/) AUTHPIPE_EVENT_STREAM: string = 'AUTHPIPE_EVENTS';
+  /** Prefix of every JetStream KV bucket and stream Authpipe creates, so test runs can share a server. */
+  @Matches(/^[A-Za-z0-9_-]{0,32}$/) AUTHPIPE_NAMESPACE: string = '';
+
+  @IsIn(['debug', 'log', 'warn', 'error']) AUTHPIPE_LOG_LEVEL: 'debug' | 'log' | 'warn' | 'error' = 'log';
+
+  /** Timeout of NATS requests between apps. */
+  @IsInt() @Min(100) @Max(120_000) AUTHPIPE_RPC_TIMEOUT_MS: number = 5_000;
+}
+
+/** Settings of the apps that keep read models. */
+export class ReadModelConfig extends PlatformConfig {
+  @IsIn(['memory', 'mongodb']) AUTHPIPE_READ_MODELS: 'memory' | 'mongodb' = 'memory';
+  @ValidateIf((c: ReadModelConfig) => c.AUTHPIPE_READ_MODELS === 'mongodb')
+  @Matches(/^mongodb(\+srv)?:\/\//, { message: 'must be a mongodb:// URL when AUTHPIPE_READ_MODELS=mongodb' })
+  MONGODB_URL?: string;
+  @Matches(/^[A-Za-z0-9_-]{1,64}$/) MONGODB_DB: string = 'authpipe';
+}
