@@ -17,8 +17,6 @@ export class PlatformConfig {
   EVENTSTORE_URL?: string;
   /** JetStream stream that holds the events (embedded event store). */
   @Matches(/^[A-Za-z0-9_-]{1,64}$/) AUTHPIPE_EVENT_STREAM: string = 'AUTHPIPE_EVENTS';
-  /** Prefix of every JetStream KV bucket and stream Authpipe creates, so test runs can share a server. */
-  @Matches(/^[A-Za-z0-9_-]{0,32}$/) AUTHPIPE_NAMESPACE: string = '';
 
   @IsIn(['debug', 'log', 'warn', 'error']) AUTHPIPE_LOG_LEVEL: 'debug' | 'log' | 'warn' | 'error' = 'log';
 

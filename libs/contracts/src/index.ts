@@ -2,3 +2,4 @@ export * from './ids';
 export * from './events/streams';
 export * from './events/lifecycle-events';
 export * from './events/event-envelope';
+export * from './messages';

@@ -1,0 +1,5 @@
+export * from './common';
+export * from './vault.messages';
+export * from './query.messages';
+export * from './refresher.messages';
+export * from './subjects';

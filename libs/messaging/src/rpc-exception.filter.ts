@@ -1,0 +1,20 @@
+import { ArgumentsHost, Catch, Logger, RpcExceptionFilter } from '@nestjs/common';
+import { Observable, throwError } from 'rxjs';
+import { RpcErrorCodes } from '@authpipe/contracts';
+import { RpcError } from './rpc-error';
+
+/**
+ * Every error of a message handler leaves as `{ code, message }`. Unknown errors are logged by name only and
+ * answered as INTERNAL: no stack trace, no message text that might carry input.
+ */
+@Catch()
+export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
+  private readonly logger = new Logger('Rpc');
+
+  catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
+    if (exception instanceof RpcError) return throwError(() => exception.toReply());
+    const name = exception instanceof Error ? exception.name : typeof exception;
+    this.logger.error(`unhandled ${name} in a message handler`, exception instanceof Error ? exception.stack?.split('\n').slice(0, 3).join(' | ') : undefined);
+    return throwError(() => ({ code: RpcErrorCodes.Internal, message: 'internal error' }));
+  }
+}
