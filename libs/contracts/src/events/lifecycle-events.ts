@@ -46,7 +46,8 @@ export class IntegrationRegistered {
   /** The OAuth client id is public (it appears in authorize URLs); the client secret stays in vault. */
   @IsString() @MaxLength(512) clientId: string;
   @IsArray() @ArrayMaxSize(100) @Matches(SCOPE, { each: true }) scopes: string[];
-  @IsInt() @Min(1) secretVersion: number;
+  /** Version of the client secret kept in vault. */
+  @IsInt() @Min(1) vaultVersion: number;
 }
 
 export class IntegrationRemoved {

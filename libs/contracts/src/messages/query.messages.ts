@@ -21,5 +21,5 @@ export interface GetIntegrationReply {
   provider: string;
   clientId: string;
   scopes: string[];
-  secretVersion: number;
+  vaultVersion: number;
 }
