@@ -17,22 +17,25 @@ export interface EventMetadata {
   producer: string;
 }
 
-/** An event about to be appended. `eventId` is the idempotency key: appending it twice stores it once. */
-export interface NewEvent<E extends AuthpipeEvent = AuthpipeEvent> {
-  eventId: string;
-  type: E['type'];
-  data: E['data'];
-  metadata: EventMetadata;
-}
+/**
+ * An event about to be appended. `eventId` is the idempotency key: appending it twice stores it once.
+ * Distributive over the event union, so `switch (event.type)` narrows `event.data`.
+ */
+export type NewEvent<E extends AuthpipeEvent = AuthpipeEvent> = E extends AuthpipeEvent
+  ? { eventId: string; type: E['type']; data: E['data']; metadata: EventMetadata }
+  : never;
 
-/** An event as read back from a store. */
-export interface RecordedEvent<E extends AuthpipeEvent = AuthpipeEvent> extends NewEvent<E> {
+/** Where a stored event sits. */
+export interface EventPosition {
   streamId: string;
   /** Opaque per adapter, increasing within a stream; pass it back as an expected revision. */
   revision: bigint;
   /** Global position, increasing across all streams: the checkpoint of a subscription. */
   position: bigint;
 }
+
+/** An event as read back from a store. */
+export type RecordedEvent<E extends AuthpipeEvent = AuthpipeEvent> = NewEvent<E> & EventPosition;
 
 export class InvalidEventError extends Error {
   readonly code = 'INVALID_EVENT';
@@ -88,5 +91,5 @@ export function createEvent<E extends AuthpipeEvent>(event: E, context: EventCon
       schemaVersion: EVENT_SCHEMAS[event.type as EventType].schemaVersion,
       producer: context.producer,
     },
-  };
+  } as NewEvent<E>;
 }

@@ -1,0 +1,102 @@
+import type { RecordedEvent } from '@authpipe/contracts';
+import type { ReadModelStore } from '@authpipe/read-models';
+import { applyOnce } from './apply-once';
+import { Projection } from './projection';
+
+export const CONNECTIONS = 'connections';
+
+export type ConnectionStatus = 'connected' | 'revoked' | 'disconnected' | 'erased';
+
+/** A connection as platform teams read it: no secret, only facts from its events. */
+export type ConnectionView = {
+  _id: string;
+  tenantId: string;
+  provider: string;
+  userId: string;
+  status: ConnectionStatus;
+  scopes: string[];
+  expiresAt: string | null;
+  refreshable: boolean;
+  credentialVersion: number;
+  connectedAt: string;
+  lastRefreshedAt?: string;
+  lastRefreshFailure?: { failure: string; at: string; willRetry: boolean };
+  revokedAt?: string;
+  revocationReason?: string;
+  updatedAt: string;
+  lastPosition: number;
+  lastEventId: string;
+}
+
+/** Projects connection lifecycle events into the `connections` read model. */
+export class ConnectionsProjection implements Projection {
+  readonly name = 'connections';
+  readonly collections = [CONNECTIONS] as const;
+
+  async apply(event: RecordedEvent, store: ReadModelStore): Promise<void> {
+    const connections = store.collection(CONNECTIONS);
+    const at = event.metadata.occurredAt;
+    switch (event.type) {
+      case 'Connected': {
+        const d = event.data;
+        await applyOnce(
+          connections,
+          d.connectionId,
+          event,
+          {
+            $set: {
+              tenantId: d.tenantId,
+              provider: d.provider,
+              userId: d.userId,
+              status: 'connected',
+              scopes: d.scopes,
+              expiresAt: d.expiresAt ?? null,
+              refreshable: d.refreshable,
+              credentialVersion: d.credentialVersion,
+              connectedAt: at,
+              updatedAt: at,
+            },
+            $unset: { revokedAt: '', revocationReason: '', lastRefreshFailure: '' },
+          },
+          { upsert: true },
+        );
+        return;
+      }
+      case 'Refreshed':
+        await applyOnce(
+          connections,
+          event.data.connectionId,
+          event,
+          {
+            $set: { expiresAt: event.data.expiresAt ?? null, credentialVersion: event.data.credentialVersion, lastRefreshedAt: at, updatedAt: at },
+            $unset: { lastRefreshFailure: '' },
+          },
+          { upsert: false },
+        );
+        return;
+      case 'RefreshFailed':
+        await applyOnce(
+          connections,
+          event.data.connectionId,
+          event,
+          { $set: { lastRefreshFailure: { failure: event.data.failure, at, willRetry: event.data.willRetry }, updatedAt: at } },
+          { upsert: false },
+        );
+        return;
+      case 'Revoked':
+        await applyOnce(
+          connections,
+          event.data.connectionId,
+          event,
+          { $set: { status: event.data.reason === 'erased' ? 'erased' : 'revoked', revokedAt: at, revocationReason: event.data.reason, updatedAt: at } },
+          { upsert: false },
+        );
+        return;
+      case 'Disconnected':
+        await applyOnce(connections, event.data.connectionId, event, { $set: { status: 'disconnected', updatedAt: at } }, { upsert: false });
+        return;
+      default:
+        return;
+    }
+  }
+}

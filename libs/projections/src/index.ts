@@ -1,0 +1,5 @@
+export * from './projection';
+export * from './apply-once';
+export * from './connections.projection';
+export * from './tenants.projection';
+export * from './projector';
