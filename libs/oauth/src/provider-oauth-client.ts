@@ -1,0 +1,193 @@
+import * as oauth from 'oauth4webapi';
+import type { OAuth2Settings, ProviderDefinition } from '@authpipe/providers';
+import { CallbackError, TokenEndpointError } from './errors';
+
+/** Tokens from a token endpoint. Plaintext: hand straight to vault, never log. */
+export interface TokenSet {
+  accessToken: string;
+  refreshToken?: string;
+  tokenType: string;
+  /** null when the provider gives no lifetime (a permanent token). */
+  expiresAt: Date | null;
+  /** Scopes the provider says it granted; null when it does not say (then: what was requested). */
+  grantedScopes: string[] | null;
+}
+
+const LOOPBACK = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//;
+
+/**
+ * An OAuth 2.0 client for one provider and one tenant's OAuth app, driven by the catalog: every quirk comes from
+ * the provider's data. Built on oauth4webapi, which implements the RFC steps exactly (PKCE, RFC 9207 `iss`).
+ */
+export class ProviderOAuthClient {
+  private readonly as: oauth.AuthorizationServer;
+  private readonly client: oauth.Client;
+  private readonly settings: OAuth2Settings;
+  private readonly insecure: boolean;
+
+  constructor(
+    readonly provider: ProviderDefinition,
+    clientId: string,
+    private readonly timeoutMs = 10_000,
+  ) {
+    if (!provider.oauth2) throw new Error(`provider ${provider.key} does not use OAuth 2.0`);
+    this.settings = provider.oauth2;
+    this.as = {
+      // Providers without a published issuer get a stand-in; responses carrying `iss` are then compared to it
+      // and fail, which is the safe answer to an `iss` we cannot verify.
+      issuer: this.settings.issuer ?? new URL(this.settings.authorizationUrl).origin,
+      authorization_endpoint: this.settings.authorizationUrl,
+      token_endpoint: this.settings.tokenUrl,
+      revocation_endpoint: this.settings.revocationUrl,
+      authorization_response_iss_parameter_supported: Boolean(this.settings.issuer),
+    };
+    this.client = { client_id: clientId };
+    // Plain http is allowed for loopback stand-ins only (tests, local demo), never for a real provider.
+    this.insecure = [this.settings.authorizationUrl, this.settings.tokenUrl, this.settings.revocationUrl]
+      .filter((u): u is string => Boolean(u))
+      .every((u) => LOOPBACK.test(u));
+  }
+
+  get usesPkce(): boolean {
+    return this.settings.pkce === 'S256';
+  }
+
+  /** RFC 6749 s4.1.1 authorization request, with RFC 7636 PKCE S256 where the provider supports it. */
+  authorizationUrl(request: { redirectUri: string; scopes: string[]; state: string; codeChallenge?: string; extraParams?: Record<string, string> }): string {
+    const url = new URL(this.settings.authorizationUrl);
+    const params: Record<string, string> = {
+      ...this.settings.authorizationParams,
+      ...(request.extraParams ?? {}),
+      response_type: 'code',
+      client_id: this.client.client_id,
+      redirect_uri: request.redirectUri,
+      state: request.state,
+    };
+    if (request.scopes.length) params.scope = request.scopes.join(this.settings.scopeSeparator);
+    if (this.usesPkce) {
+      if (!request.codeChallenge) throw new Error(`${this.provider.key} uses PKCE: a code challenge is required`);
+      params.code_challenge = request.codeChallenge;
+      params.code_challenge_method = 'S256';
+    }
+    for (const [key, value] of Object.entries(params)) url.searchParams.set(key, value);
+    return url.toString();
+  }
+
+  /**
+   * RFC 6749 s4.1.2 authorization response: state must match; `iss` must match the provider's issuer when the
+   * provider sends one (RFC 9207 mix-up defence); an error response becomes a CallbackError.
+   */
+  validateCallback(params: URLSearchParams, expectedState: string): URLSearchParams {
+    try {
+      return oauth.validateAuthResponse(this.as, this.client, params, expectedState);
+    } catch (err) {
+      if (err instanceof oauth.AuthorizationResponseError) {
+        const reason = err.error === 'access_denied' ? 'access_denied' : 'provider_error';
+        throw new CallbackError(reason, /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(err.error) ? err.error : undefined, { cause: err });
+      }
+      const message = (err as Error).message ?? '';
+      if (/"iss"/.test(message)) throw new CallbackError('issuer_mismatch', undefined, { cause: err });
+      throw new CallbackError('invalid_state', undefined, { cause: err });
+    }
+  }
+
+  /** RFC 6749 s4.1.3 access token request (with the PKCE verifier). */
+  async exchangeCode(callback: URLSearchParams, redirectUri: string, codeVerifier: string | undefined, clientSecret: string, now: Date): Promise<TokenSet> {
+    return this.tokenCall(now, async () => {
+      const response = await oauth.authorizationCodeGrantRequest(
+        this.as,
+        this.client,
+        this.clientAuth(clientSecret),
+        callback,
+        redirectUri,
+        codeVerifier ?? oauth.nopkce,
+        this.requestOptions(),
+      );
+      return oauth.processAuthorizationCodeResponse(this.as, this.client, response);
+    });
+  }
+
+  /** RFC 6749 s6 refresh. A provider that returns no new refresh token keeps the old one valid. */
+  async refresh(refreshToken: string, clientSecret: string, now: Date): Promise<TokenSet> {
+    return this.tokenCall(now, async () => {
+      const response = await oauth.refreshTokenGrantRequest(this.as, this.client, this.clientAuth(clientSecret), refreshToken, this.requestOptions());
+      return oauth.processRefreshTokenResponse(this.as, this.client, response);
+    });
+  }
+
+  /** RFC 7009 revocation, where the provider has an endpoint. */
+  async revoke(token: string, clientSecret: string): Promise<void> {
+    if (!this.settings.revocationUrl) return;
+    await this.tokenCall(new Date(), async () => {
+      const response = await oauth.revocationRequest(this.as, this.client, this.clientAuth(clientSecret), token, this.requestOptions());
+      await oauth.processRevocationResponse(response);
+      return undefined;
+    });
+  }
+
+  private clientAuth(secret: string): oauth.ClientAuth {
+    return this.settings.tokenEndpointAuthMethod === 'client_secret_basic' ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
+  }
+
+  private requestOptions(): oauth.TokenEndpointRequestOptions {
+    return { signal: AbortSignal.timeout(this.timeoutMs), ...(this.insecure ? { [oauth.allowInsecureRequests]: true } : {}) };
+  }
+
+  private async tokenCall<T>(now: Date, call: () => Promise<T>): Promise<T extends oauth.TokenEndpointResponse ? TokenSet : T> {
+    let result: T;
+    try {
+      result = await call();
+    } catch (err) {
+      throw classify(err);
+    }
+    if (result === undefined) return result as never;
+    return toTokenSet(result as oauth.TokenEndpointResponse, now) as never;
+  }
+}
+
+function toTokenSet(response: oauth.TokenEndpointResponse, now: Date): TokenSet {
+  return {
+    accessToken: response.access_token,
+    ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
+    tokenType: response.token_type,
+    expiresAt: typeof response.expires_in === 'number' ? new Date(now.getTime() + response.expires_in * 1000) : null,
+    grantedScopes: typeof response.scope === 'string' ? response.scope.split(/[ ,]+/).filter(Boolean) : null,
+  };
+}
+
+function retryAfter(response: Response | undefined): number | undefined {
+  const value = response?.headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  if (Number.isFinite(seconds)) return Math.max(0, seconds);
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
+}
+
+/** Turn whatever the token call threw into a classified TokenEndpointError. */
+export function classify(err: unknown): TokenEndpointError {
+  if (err instanceof TokenEndpointError) return err;
+  if (err instanceof oauth.ResponseBodyError) {
+    const status = err.status;
+    const oauthError = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(err.error) ? err.error : undefined;
+    if (err.error === 'invalid_grant') return new TokenEndpointError('invalid_grant', { status, oauthError }, { cause: err });
+    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') return new TokenEndpointError('invalid_client', { status, oauthError }, { cause: err });
+    if (status >= 500 || status === 429 || err.error === 'temporarily_unavailable') {
+      return new TokenEndpointError('transient', { status, oauthError, retryAfterSeconds: retryAfter(err.response) }, { cause: err });
+    }
+    return new TokenEndpointError('unexpected', { status, oauthError }, { cause: err });
+  }
+  if (err instanceof oauth.OperationProcessingError) {
+    const response = (err.cause as { status?: number; headers?: Headers } | undefined) as Response | undefined;
+    const status = typeof response?.status === 'number' ? response.status : undefined;
+    if (status && (status >= 500 || status === 429)) {
+      return new TokenEndpointError('transient', { status, retryAfterSeconds: retryAfter(response) }, { cause: err });
+    }
+    return new TokenEndpointError('unexpected', { status }, { cause: err });
+  }
+  // fetch failures (connection refused, reset, DNS) and our timeout are transient; anything else is a bug or a
+  // malformed answer, which retrying would not fix.
+  const e = err as Error | undefined;
+  const network = e?.name === 'TimeoutError' || e?.name === 'AbortError' || (e instanceof TypeError && e.message === 'fetch failed');
+  return new TokenEndpointError(network ? 'transient' : 'unexpected', {}, { cause: err });
+}
