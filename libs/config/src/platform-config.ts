@@ -18,6 +18,9 @@ export class PlatformConfig {
   /** JetStream stream that holds the events (embedded event store). */
   @Matches(/^[A-Za-z0-9_-]{1,64}$/) AUTHPIPE_EVENT_STREAM: string = 'AUTHPIPE_EVENTS';
 
+  /** JSON overlay over the built-in provider catalog: tests point providers at local servers, operators at sandboxes. */
+  @IsOptional() @IsString() AUTHPIPE_PROVIDERS_FILE?: string;
+
   @IsIn(['debug', 'log', 'warn', 'error']) AUTHPIPE_LOG_LEVEL: 'debug' | 'log' | 'warn' | 'error' = 'log';
 
   /** Timeout of NATS requests between apps. */

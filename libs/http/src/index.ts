@@ -2,3 +2,5 @@ export * from './problem';
 export * from './problem.filter';
 export * from './validation';
 export * from './api-key';
+export * from './tenant-auth.guard';
+export * from './correlation';

@@ -28,6 +28,7 @@ export async function startHttpApp(
   app: string,
   config: PlatformConfig,
   port: number,
+  host: string,
   configure: (http: INestApplication) => void,
 ): Promise<INestApplication> {
   const http = await NestFactory.create(module as never, { logger: levelsFrom(config.AUTHPIPE_LOG_LEVEL) });
@@ -37,7 +38,7 @@ export async function startHttpApp(
   configure(http);
   http.enableShutdownHooks();
   await http.startAllMicroservices();
-  await http.listen(port, process.env.AUTHPIPE_BIND_HOST ?? '127.0.0.1');
+  await http.listen(port, host);
   new Logger(app).log(`${app} ready on ${await http.getUrl()} and NATS`);
   return http;
 }

@@ -21,6 +21,7 @@ export class Projector {
   private readonly logger = new Logger(Projector.name);
   private subscription?: EventSubscription;
   private lastPosition = 0n;
+  private listeners: ((position: bigint) => void)[] = [];
 
   constructor(
     private readonly name: string,
@@ -40,6 +41,11 @@ export class Projector {
     this.logger.log(`projector ${this.name} caught up at position ${this.lastPosition}`);
   }
 
+  /** Call `listener` after each projected event with its position. */
+  onProjected(listener: (position: bigint) => void): void {
+    this.listeners.push(listener);
+  }
+
   /** The position of the last event projected. */
   get position(): bigint {
     return this.lastPosition;
@@ -51,6 +57,7 @@ export class Projector {
       .collection<Checkpoint>(CHECKPOINTS)
       .updateOne({ _id: this.name }, { $max: { position: Number(event.position) }, $set: { updatedAt: new Date().toISOString() } }, { upsert: true });
     this.lastPosition = event.position;
+    for (const listener of this.listeners) listener(event.position);
   }
 
   async stop(): Promise<void> {

@@ -1,2 +1,3 @@
 export * from './provider.schema';
 export * from './provider-catalog';
+export * from './refresh-policy';

@@ -1,0 +1,43 @@
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import type { NatsConnection } from 'nats';
+import type { EventStore } from '@authpipe/event-store';
+import { API_KEY_AUTHENTICATOR, correlationMiddleware } from '@authpipe/http';
+import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
+import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, platformProviders } from '@authpipe/platform';
+import { ConnectFlowController } from './connect/connect-flow.controller';
+import { ConnectFlowService } from './connect/connect-flow.service';
+import { ConnectSessionsController } from './connect/connect-sessions.controller';
+import { JetStreamKvFlowStore } from './flow-store/jetstream-kv-flow-store';
+import { GatewayConfig } from './gateway.config';
+import { EVENT_WRITER, FLOW_STORE } from './gateway.tokens';
+import { RpcApiKeyAuthenticator } from './rpc-api-key.authenticator';
+
+@Module({})
+export class GatewayModule implements NestModule {
+  static forConfig(config: GatewayConfig): DynamicModule {
+    return {
+      module: GatewayModule,
+      controllers: [ConnectSessionsController, ConnectFlowController, healthController('oauth-gateway')],
+      providers: [
+        ...platformProviders(config, 'oauth-gateway'),
+        {
+          provide: FLOW_STORE,
+          inject: [NATS_CONNECTION],
+          useFactory: (nats: NatsConnection) =>
+            JetStreamKvFlowStore.open(nats, { sessions: config.CONNECT_SESSION_TTL_SECONDS, requests: config.OAUTH_STATE_TTL_SECONDS }),
+        },
+        {
+          provide: EVENT_WRITER,
+          inject: [EVENT_STORE, CLOCK],
+          useFactory: (events: EventStore, clock: Clock) => new EventWriter(events, 'oauth-gateway', clock),
+        },
+        { provide: API_KEY_AUTHENTICATOR, inject: [RPC_CLIENT], useFactory: (rpc: RpcClient) => new RpcApiKeyAuthenticator(rpc) },
+        ConnectFlowService,
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(correlationMiddleware).forRoutes('*');
+  }
+}

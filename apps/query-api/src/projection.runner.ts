@@ -1,0 +1,41 @@
+import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import { Projector } from '@authpipe/projections';
+import { CONFIG } from '@authpipe/platform';
+import { QueryApiConfig } from './query-api.config';
+import { PROJECTOR } from './query-api.tokens';
+
+/**
+ * Runs the projector for the app's lifetime: the app answers only once its read models have caught up with the
+ * history, and a command can wait until its own event is visible (read-your-writes).
+ */
+@Injectable()
+export class ProjectionRunner implements OnApplicationBootstrap, OnApplicationShutdown {
+  private waiters: { position: bigint; resolve: () => void }[] = [];
+
+  constructor(
+    @Inject(PROJECTOR) private readonly projector: Projector,
+    @Inject(CONFIG) private readonly config: QueryApiConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.projector.onProjected((position) => {
+      const ready = this.waiters.filter((w) => w.position <= position);
+      this.waiters = this.waiters.filter((w) => w.position > position);
+      ready.forEach((w) => w.resolve());
+    });
+    await this.projector.start();
+  }
+
+  /** Resolve when the projector has passed `position`, or after the configured timeout (eventual consistency). */
+  async waitFor(position: bigint | undefined): Promise<void> {
+    if (position === undefined || this.projector.position >= position) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, this.config.READ_YOUR_WRITES_TIMEOUT_MS);
+      this.waiters.push({ position, resolve: () => (clearTimeout(timer), resolve()) });
+    });
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.projector.stop();
+  }
+}

@@ -1,0 +1,11 @@
+import { IsInt, IsString, Max, Min, MinLength } from 'class-validator';
+import { ReadModelConfig } from '@authpipe/config';
+
+export class QueryApiConfig extends ReadModelConfig {
+  @IsInt() @Min(1) @Max(65535) QUERY_API_PORT: number = 3001;
+  @IsString() AUTHPIPE_BIND_HOST: string = '127.0.0.1';
+  /** The operator's credential for /v1/admin (creating tenants and their API keys). Separate from tenant keys. */
+  @IsString() @MinLength(32, { message: 'must be at least 32 characters (e.g. openssl rand -base64 32)' }) AUTHPIPE_ADMIN_TOKEN: string;
+  /** How long a command waits for its own event to be projected, so that the caller reads its write. */
+  @IsInt() @Min(0) @Max(30_000) READ_YOUR_WRITES_TIMEOUT_MS: number = 3_000;
+}

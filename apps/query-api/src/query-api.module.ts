@@ -1,0 +1,65 @@
+import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import type { EventStore } from '@authpipe/event-store';
+import { API_KEY_AUTHENTICATOR, correlationMiddleware } from '@authpipe/http';
+import { ConnectionsProjection, Projector, TenantsProjection } from '@authpipe/projections';
+import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, platformProviders, READ_MODELS } from '@authpipe/platform';
+import { InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
+import { ConnectionsController } from './connections/connections.controller';
+import { CredentialsController } from './credentials/credentials.controller';
+import { CredentialsService } from './credentials/credentials.service';
+import { IntegrationsController } from './integrations/integrations.controller';
+import { ProjectionRunner } from './projection.runner';
+import { ProvidersController } from './providers/providers.controller';
+import { QueryApiConfig } from './query-api.config';
+import { EVENT_WRITER, PROJECTOR } from './query-api.tokens';
+import { QueryRpcController } from './query.rpc-controller';
+import { AdminController } from './tenants/admin.controller';
+import { ReadModelApiKeyAuthenticator } from './tenants/read-model-api-key.authenticator';
+import { TenantCommands } from './tenants/tenant-commands.service';
+
+@Module({})
+export class QueryApiModule implements NestModule {
+  static forConfig(config: QueryApiConfig): DynamicModule {
+    return {
+      module: QueryApiModule,
+      controllers: [
+        AdminController,
+        ProvidersController,
+        IntegrationsController,
+        ConnectionsController,
+        CredentialsController,
+        QueryRpcController,
+        healthController('query-api'),
+      ],
+      providers: [
+        ...platformProviders(config, 'query-api'),
+        {
+          provide: READ_MODELS,
+          // The in-memory store starts empty and is rebuilt by replaying the history at start.
+          useFactory: (): Promise<ReadModelStore> | ReadModelStore =>
+            config.AUTHPIPE_READ_MODELS === 'mongodb' ? MongoDbReadModelStore.connect(config.MONGODB_URL!, config.MONGODB_DB) : new InMemoryReadModelStore(),
+        },
+        {
+          provide: PROJECTOR,
+          inject: [EVENT_STORE, READ_MODELS],
+          useFactory: (events: EventStore, store: ReadModelStore) =>
+            new Projector('query-api', events, store, [new TenantsProjection(), new ConnectionsProjection()]),
+        },
+        {
+          provide: EVENT_WRITER,
+          inject: [EVENT_STORE, CLOCK],
+          useFactory: (events: EventStore, clock: Clock) => new EventWriter(events, 'query-api', clock),
+        },
+        ProjectionRunner,
+        ReadModelApiKeyAuthenticator,
+        { provide: API_KEY_AUTHENTICATOR, useExisting: ReadModelApiKeyAuthenticator },
+        TenantCommands,
+        CredentialsService,
+      ],
+    };
+  }
+
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(correlationMiddleware).forRoutes('*');
+  }
+}

@@ -1,0 +1,36 @@
+import { Body, Controller, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import type { Request } from 'express';
+import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
+import { TENANT_ID_PATTERN } from '@authpipe/contracts';
+import { correlationIdOf, Problems } from '@authpipe/http';
+import { AdminGuard } from './admin.guard';
+import { TenantCommands } from './tenant-commands.service';
+
+export class CreateTenantBody {
+  @Matches(TENANT_ID_PATTERN, { message: 'must be 2-63 characters of a-z 0-9 _ -, starting with a letter or digit' }) tenantId: string;
+  @IsString() @MinLength(1) @MaxLength(200) name: string;
+}
+
+export class IssueApiKeyBody {
+  @IsOptional() @IsString() @MaxLength(100) label?: string;
+}
+
+/** Operator routes, behind the admin token. */
+@Controller('v1/admin/tenants')
+@UseGuards(AdminGuard)
+export class AdminController {
+  constructor(private readonly tenants: TenantCommands) {}
+
+  @Post()
+  @HttpCode(201)
+  create(@Body() body: CreateTenantBody, @Req() req: Request) {
+    return this.tenants.createTenant(body.tenantId, body.name, correlationIdOf(req));
+  }
+
+  @Post(':tenantId/api-keys')
+  @HttpCode(201)
+  issueKey(@Param('tenantId') tenantId: string, @Body() body: IssueApiKeyBody, @Req() req: Request) {
+    if (!TENANT_ID_PATTERN.test(tenantId)) throw Problems.invalidRequest([{ field: 'tenantId', message: 'is not a tenant id' }]);
+    return this.tenants.issueApiKey(tenantId, body.label ?? 'default', correlationIdOf(req));
+  }
+}

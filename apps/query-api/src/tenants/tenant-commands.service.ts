@@ -1,0 +1,44 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { tenantStream } from '@authpipe/contracts';
+import { generateApiKey, Problems } from '@authpipe/http';
+import { EventWriter } from '@authpipe/platform';
+import { ProjectionRunner } from '../projection.runner';
+import { EVENT_WRITER } from '../query-api.tokens';
+import { createTenant, issueApiKey, TenantRuleError } from './tenant-decisions';
+
+/** Operator commands on tenants. Each waits until its event is projected, so the caller can use the result at once. */
+@Injectable()
+export class TenantCommands {
+  constructor(
+    @Inject(EVENT_WRITER) private readonly events: EventWriter,
+    private readonly projections: ProjectionRunner,
+  ) {}
+
+  async createTenant(tenantId: string, name: string, correlationId: string): Promise<{ tenantId: string; name: string }> {
+    const { position } = await this.run(() => this.events.decideAndAppend(tenantStream(tenantId), (h) => createTenant(h, tenantId, name), { correlationId }));
+    await this.projections.waitFor(position);
+    return { tenantId, name };
+  }
+
+  /** The key is returned once and never stored: only its hash goes into the event. */
+  async issueApiKey(tenantId: string, label: string, correlationId: string): Promise<{ keyId: string; apiKey: string; label: string }> {
+    const { key, keyId, keyHash } = generateApiKey();
+    const { position } = await this.run(() =>
+      this.events.decideAndAppend(tenantStream(tenantId), (h) => issueApiKey(h, tenantId, { keyId, keyHash, label }), { correlationId }),
+    );
+    await this.projections.waitFor(position);
+    return { keyId, apiKey: key, label };
+  }
+
+  private async run<T>(command: () => Promise<T>): Promise<T> {
+    try {
+      return await command();
+    } catch (err) {
+      if (err instanceof TenantRuleError) {
+        throw err.code === 'TENANT_EXISTS' ? Problems.conflict(err.code, err.message) : Problems.notFound(err.code, err.message);
+      }
+      throw err;
+    }
+  }
+}
+

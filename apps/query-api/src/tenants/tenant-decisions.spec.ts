@@ -1,0 +1,20 @@
+import type { RecordedEvent } from '@authpipe/contracts';
+import { createTenant, issueApiKey, TenantRuleError } from './tenant-decisions';
+
+const created = { type: 'TenantCreated', data: { tenantId: 'org_acme', name: 'Acme' } } as unknown as RecordedEvent;
+
+describe('tenant decisions', () => {
+  it('given no history, creating a tenant yields TenantCreated', () => {
+    expect(createTenant([], 'org_acme', 'Acme')).toEqual([{ type: 'TenantCreated', data: { tenantId: 'org_acme', name: 'Acme' } }]);
+  });
+
+  it('given TenantCreated, creating it again is refused', () => {
+    expect(() => createTenant([created], 'org_acme', 'Acme')).toThrow(TenantRuleError);
+  });
+
+  it('issues API keys only for an existing tenant', () => {
+    const key = { keyId: 'abcdefghijkl', keyHash: 'f'.repeat(64), label: 'backend' };
+    expect(issueApiKey([created], 'org_acme', key)).toEqual([{ type: 'ApiKeyIssued', data: { tenantId: 'org_acme', ...key } }]);
+    expect(() => issueApiKey([], 'org_acme', key)).toThrow(expect.objectContaining({ code: 'TENANT_NOT_FOUND' }));
+  });
+});

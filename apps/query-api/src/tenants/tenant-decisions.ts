@@ -1,0 +1,32 @@
+import type { AuthpipeEvent, RecordedEvent } from '@authpipe/contracts';
+
+/*
+ * Decisions on a tenant's stream: pure functions of its history.
+ */
+
+export class TenantRuleError extends Error {
+  constructor(readonly code: 'TENANT_EXISTS' | 'TENANT_NOT_FOUND', message: string) {
+    super(message);
+    this.name = TenantRuleError.name;
+  }
+}
+
+const exists = (history: RecordedEvent[]): boolean => history.some((e) => e.type === 'TenantCreated');
+
+export function createTenant(history: RecordedEvent[], tenantId: string, name: string): AuthpipeEvent[] {
+  if (exists(history)) throw new TenantRuleError('TENANT_EXISTS', `tenant ${tenantId} already exists`);
+  return [{ type: 'TenantCreated', data: { tenantId, name } }];
+}
+
+export function issueApiKey(history: RecordedEvent[], tenantId: string, key: { keyId: string; keyHash: string; label: string }): AuthpipeEvent[] {
+  if (!exists(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
+  return [{ type: 'ApiKeyIssued', data: { tenantId, ...key } }];
+}
+
+export function registerIntegration(
+  history: RecordedEvent[],
+  integration: { tenantId: string; provider: string; clientId: string; scopes: string[]; vaultVersion: number },
+): AuthpipeEvent[] {
+  if (!exists(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${integration.tenantId}`);
+  return [{ type: 'IntegrationRegistered', data: integration }];
+}

@@ -1,0 +1,1 @@
+export const EVENT_WRITER = Symbol('EVENT_WRITER');
