@@ -1,0 +1,112 @@
+import type { JetStreamClient, JetStreamManager } from 'nats';
+import type { RecordedEvent } from '@authpipe/contracts';
+import type { EventSubscription } from '../event-store.port';
+import { EventStoreUnavailableError } from '../errors';
+import { decodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
+
+/** Where a subscription reads from. */
+export interface JetStreamSource {
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  streamName: string;
+  subjects: StreamSubjects;
+}
+
+// A promise settled from outside. The no-op catch keeps a rejection nobody awaits from crashing the process;
+// whoever awaits the promise still sees it.
+function deferred(): { promise: Promise<void>; resolve(): void; reject(err: unknown): void; settled: boolean } {
+  const d = { settled: false } as ReturnType<typeof deferred>;
+  d.promise = new Promise<void>((resolve, reject) => {
+    d.resolve = () => ((d.settled = true), resolve());
+    d.reject = (err) => ((d.settled = true), reject(err));
+  });
+  d.promise.catch(() => undefined);
+  return d;
+}
+
+class HandlerError {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * subscribeToAll on JetStream: an ordered consumer on `<prefix>.>` from the checkpoint. An ordered consumer is
+ * ephemeral and recreates itself from the last delivered sequence when it is lost (nats-server restart,
+ * missed heartbeats), so delivery resumes by itself once the client has reconnected.
+ * A subscription stopped before it caught up rejects `caughtUp`.
+ */
+export class JetStreamSubscription implements EventSubscription {
+  private readonly caughtUpState = deferred();
+  private readonly closedState = deferred();
+  private readonly running: Promise<void>;
+  private stopping = false;
+  private stopIterator?: () => void;
+
+  constructor(
+    private readonly source: JetStreamSource,
+    private readonly handler: (event: RecordedEvent) => Promise<void>,
+    fromPosition: bigint | undefined,
+  ) {
+    // A checkpoint JetStream cannot express is the caller's mistake: throw now rather than through `closed`.
+    const after = fromPosition === undefined ? 0 : toSequence(fromPosition, 'fromPosition');
+    this.running = this.run(after).then(
+      () => {
+        if (this.stopping) this.closedState.resolve();
+        else this.closedState.reject(new EventStoreUnavailableError('event subscription ended unexpectedly'));
+      },
+      (err: unknown) => {
+        this.closedState.reject(
+          err instanceof HandlerError
+            ? err.error
+            : new EventStoreUnavailableError(`event subscription failed: ${(err as Error).message}`, { cause: err }),
+        );
+      },
+    );
+    this.running.finally(() => {
+      if (!this.caughtUpState.settled) this.caughtUpState.reject(new Error('event subscription ended before it caught up'));
+    });
+  }
+
+  get caughtUp(): Promise<void> {
+    return this.caughtUpState.promise;
+  }
+
+  get closed(): Promise<void> {
+    return this.closedState.promise;
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.stopIterator?.();
+    await this.running;
+  }
+
+  private async run(after: number): Promise<void> {
+    const { js, jsm, streamName, subjects } = this.source;
+    // Caught up means: every message that existed when we started has been handled.
+    const lastAtStart = (await jsm.streams.info(streamName)).state.last_seq;
+    if (lastAtStart <= after) this.caughtUpState.resolve();
+    if (this.stopping) return;
+
+    const consumer = await js.consumers.get(streamName, { filterSubjects: subjects.all, opt_start_seq: after + 1 });
+    const messages = await consumer.consume({ max_messages: 256 });
+    this.stopIterator = () => messages.stop();
+    if (this.stopping) messages.stop(); // stop() came while the consumer was being created
+    try {
+      for await (const message of messages) {
+        // The iterator may still hand out messages it had buffered before stop().
+        if (this.stopping) break;
+        try {
+          await this.handler(decodeEvent(message, subjects));
+        } catch (err) {
+          throw new HandlerError(err);
+        }
+        if (!this.caughtUpState.settled && (message.seq >= lastAtStart || message.info.pending === 0)) {
+          this.caughtUpState.resolve();
+        }
+      }
+    } finally {
+      messages.stop();
+      await consumer.delete().catch(() => undefined);
+    }
+  }
+}
