@@ -1,0 +1,96 @@
+'use strict';
+// Starts the five apps as separate processes from the compiled build, waits until each answers its NATS health
+// subject, and stops them all on request. Used by `npm start` and by the end-to-end tests.
+const { spawn } = require('node:child_process');
+const { join } = require('node:path');
+const { connect, JSONCodec } = require('nats');
+
+const APPS = ['vault', 'query-api', 'oauth-gateway', 'refresher', 'health-monitor'];
+const ROOT = join(__dirname, '..', '..');
+const codec = JSONCodec();
+
+function entryOf(app) {
+  return join(ROOT, 'dist', 'apps', app, 'src', 'main.js');
+}
+
+/** Ask an app's health subject the way a Nest NATS client does; resolves true when it answers ok. */
+async function isHealthy(nc, app) {
+  const subject = `authpipe.${app}.health`;
+  try {
+    const reply = await nc.request(subject, codec.encode({ pattern: subject, data: {}, id: `health-${Date.now()}` }), { timeout: 1000 });
+    return codec.decode(reply.data)?.response?.status === 'ok';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * @param {{ natsUrl: string, env: Record<string,string>, onLine?: (app: string, line: string, stream: 'out'|'err') => void, readyTimeoutMs?: number, apps?: string[] }} options
+ */
+async function startApps(options) {
+  const apps = options.apps ?? APPS;
+  const children = new Map();
+  const exits = [];
+  for (const app of apps) {
+    const child = spawn(process.execPath, ['--enable-source-maps', entryOf(app)], {
+      cwd: ROOT,
+      env: { ...process.env, ...options.env, NATS_URL: options.natsUrl },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.set(app, child);
+    for (const [stream, source] of [['out', child.stdout], ['err', child.stderr]]) {
+      let buffered = '';
+      source.on('data', (chunk) => {
+        buffered += chunk;
+        const lines = buffered.split('\n');
+        buffered = lines.pop();
+        for (const line of lines) options.onLine?.(app, line, stream);
+      });
+    }
+    exits.push(new Promise((resolve) => child.once('exit', (code, signal) => resolve({ app, code, signal }))));
+  }
+
+  const nc = await connect({ servers: options.natsUrl, name: 'authpipe-launcher' });
+  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+  const pending = new Set(apps);
+  const firstExit = Promise.race(exits);
+  let exited = null;
+  firstExit.then((e) => (exited = e));
+  try {
+    while (pending.size) {
+      if (exited) throw new Error(`${exited.app} exited during start-up (code ${exited.code}, signal ${exited.signal}); see its log above`);
+      if (Date.now() > deadline) throw new Error(`not ready in time: ${[...pending].join(', ')}`);
+      for (const app of [...pending]) if (await isHealthy(nc, app)) pending.delete(app);
+      if (pending.size) await new Promise((r) => setTimeout(r, 200));
+    }
+  } catch (err) {
+    await nc.close();
+    await stopChildren(children);
+    throw err;
+  }
+  await nc.close();
+  return {
+    children,
+    /** Stop every app: SIGTERM, then SIGKILL after a grace period. */
+    stop: () => stopChildren(children),
+  };
+}
+
+async function stopChildren(children, graceMs = 10_000) {
+  await Promise.all(
+    [...children.values()].map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+        }),
+    ),
+  );
+}
+
+module.exports = { APPS, startApps, isHealthy, entryOf };
