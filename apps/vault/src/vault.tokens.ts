@@ -1,0 +1,3 @@
+/** DI tokens of vault's ports (CONFIG, NATS_CONNECTION and CLOCK come from @authpipe/platform). */
+export const SECRET_STORE = Symbol('SECRET_STORE');
+export const KEY_ENCRYPTION_KEY_PROVIDER = Symbol('KEY_ENCRYPTION_KEY_PROVIDER');
