@@ -1,14 +1,14 @@
-import { Controller, Inject } from '@nestjs/common';
+import { Inject } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { AuthenticateApiKeyRequest, GetIntegrationReply, GetIntegrationRequest, Rpc, RpcErrorCodes, AuthenticateApiKeyReply } from '@authpipe/contracts';
-import { RpcError } from '@authpipe/messaging';
+import { RpcError, RpcController } from '@authpipe/messaging';
 import { INTEGRATIONS, integrationId, IntegrationView } from '@authpipe/projections';
 import { READ_MODELS } from '@authpipe/platform';
 import type { ReadModelStore } from '@authpipe/read-models';
 import { ReadModelApiKeyAuthenticator } from './tenants/read-model-api-key.authenticator';
 
 /** What other apps ask query-api over NATS. */
-@Controller()
+@RpcController()
 export class QueryRpcController {
   constructor(
     private readonly apiKeys: ReadModelApiKeyAuthenticator,

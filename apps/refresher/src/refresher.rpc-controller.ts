@@ -1,9 +1,9 @@
-import { Controller } from '@nestjs/common';
+import { RpcController } from '@authpipe/messaging';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import { RefreshConnectionReply, RefreshConnectionRequest, Rpc } from '@authpipe/contracts';
 import { RefreshService } from './refresh/refresh.service';
 
-@Controller()
+@RpcController()
 export class RefresherRpcController {
   constructor(private readonly refresher: RefreshService) {}
 

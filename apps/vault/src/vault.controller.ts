@@ -1,4 +1,4 @@
-import { Controller, Logger } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   ReadCredentialReply,
@@ -12,7 +12,7 @@ import {
   StoreTenantSecretReply,
   StoreTenantSecretRequest,
 } from '@authpipe/contracts';
-import { RpcError } from '@authpipe/messaging';
+import { RpcError, RpcController } from '@authpipe/messaging';
 import { DecryptFailedError, TenantErasedError, UnknownKeyVersionError } from './crypto/crypto.errors';
 import { ConcurrencyError, CorruptRecordError } from './storage/secret-store.port';
 import { InvalidCredentialError } from './vault.errors';
@@ -22,7 +22,7 @@ import { VaultService } from './vault.service';
  * Vault's only entrance: NATS request/reply (never HTTP). Payloads are validated against their contract classes by
  * the global RpcPayloadPipe; nothing here logs a payload.
  */
-@Controller()
+@RpcController()
 export class VaultController {
   private readonly logger = new Logger('Vault');
 

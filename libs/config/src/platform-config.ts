@@ -23,6 +23,9 @@ export class PlatformConfig {
 
   @IsIn(['debug', 'log', 'warn', 'error']) AUTHPIPE_LOG_LEVEL: 'debug' | 'log' | 'warn' | 'error' = 'log';
 
+  /** On SIGTERM, how long in-flight NATS requests get to finish after the app stops taking new ones. */
+  @IsInt() @Min(0) @Max(60_000) AUTHPIPE_SHUTDOWN_GRACE_MS: number = 2_000;
+
   /** Timeout of NATS requests between apps. */
   @IsInt() @Min(100) @Max(120_000) AUTHPIPE_RPC_TIMEOUT_MS: number = 5_000;
 }

@@ -5,3 +5,4 @@ export * from './rpc-exception.filter';
 export * from './rpc-payload.pipe';
 export * from './nats-transport';
 export * from './nats-connection';
+export * from './rpc-controller.decorator';

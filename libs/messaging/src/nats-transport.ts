@@ -21,7 +21,9 @@ export function natsServerOptions(config: PlatformConfig, app: string): NatsOpti
       queue: app,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // On shutdown: unsubscribe, give in-flight handlers this long to answer, then close.
       gracefulShutdown: true,
+      gracePeriod: config.AUTHPIPE_SHUTDOWN_GRACE_MS,
     },
   };
 }

@@ -3,7 +3,7 @@ import { INestApplication, INestMicroservice, Logger, LogLevel } from '@nestjs/c
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
 import type { PlatformConfig } from '@authpipe/config';
-import { natsServerOptions, RpcErrorFilter, RpcPayloadPipe } from '@authpipe/messaging';
+import { natsServerOptions } from '@authpipe/messaging';
 
 const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
 const levelsFrom = (level: PlatformConfig['AUTHPIPE_LOG_LEVEL']): LogLevel[] => LEVELS.slice(0, LEVELS.indexOf(level) + 1);
@@ -13,9 +13,8 @@ export async function startNatsApp(module: unknown, app: string, config: Platfor
   const service = await NestFactory.createMicroservice<MicroserviceOptions>(module as never, {
     ...natsServerOptions(config, app),
     logger: levelsFrom(config.AUTHPIPE_LOG_LEVEL),
+    abortOnError: false,
   });
-  service.useGlobalFilters(new RpcErrorFilter());
-  service.useGlobalPipes(new RpcPayloadPipe());
   service.enableShutdownHooks();
   await service.listen();
   new Logger(app).log(`${app} ready on NATS`);
@@ -31,10 +30,9 @@ export async function startHttpApp(
   host: string,
   configure: (http: INestApplication) => void,
 ): Promise<INestApplication> {
-  const http = await NestFactory.create(module as never, { logger: levelsFrom(config.AUTHPIPE_LOG_LEVEL) });
-  const nats = http.connectMicroservice<MicroserviceOptions>(natsServerOptions(config, app), { inheritAppConfig: false });
-  nats.useGlobalFilters(new RpcErrorFilter());
-  nats.useGlobalPipes(new RpcPayloadPipe());
+  const http = await NestFactory.create(module as never, { logger: levelsFrom(config.AUTHPIPE_LOG_LEVEL), abortOnError: false });
+  // NATS handlers get their pipe and filter from @RpcController(), not from the HTTP app's globals.
+  http.connectMicroservice<MicroserviceOptions>(natsServerOptions(config, app), { inheritAppConfig: false });
   configure(http);
   http.enableShutdownHooks();
   await http.startAllMicroservices();

@@ -44,7 +44,9 @@ export class ProbeScheduler implements OnApplicationBootstrap, OnApplicationShut
       clearTimeout(this.timers.get(connection._id));
       const timer = setTimeout(() => {
         this.timers.delete(connection._id);
-        void this.probe(connection._id).catch((err: Error) => this.logger.warn(`probe of ${connection._id} failed: ${err.name}`));
+        void this.probe(connection._id).catch((err: Error & { code?: string }) =>
+          this.logger.warn(`probe of ${connection._id} could not run: ${err.code ?? err.name}`),
+        );
       }, probeOffsetMs(connection._id, intervalMs));
       this.timers.set(connection._id, timer);
     }
