@@ -3,22 +3,25 @@ import type { Request, Response } from 'express';
 import { RpcError } from '@authpipe/messaging';
 import { Problem } from './problem';
 
-/** Nest's own HTTP errors (404 route, 413 body, malformed JSON...) as problems with stable codes. */
+const KNOWN: Record<number, [code: string, title: string, detail?: string]> = {
+  400: ['INVALID_REQUEST', 'The request is invalid', 'the request body could not be parsed'],
+  401: ['UNAUTHORIZED', 'Authentication required'],
+  403: ['FORBIDDEN', 'Not allowed'],
+  404: ['NOT_FOUND', 'Not found', 'no such route'],
+  405: ['METHOD_NOT_ALLOWED', 'Method not allowed'],
+  413: ['PAYLOAD_TOO_LARGE', 'Request body too large'],
+  415: ['UNSUPPORTED_MEDIA_TYPE', 'Unsupported media type', 'send application/json'],
+  429: ['RATE_LIMITED', 'Too many requests'],
+};
+
+/**
+ * Nest's and Express's own HTTP errors (unknown route, malformed JSON, body too large...) as problems with stable
+ * codes and fixed texts: their messages can quote the request (a JSON parse error quotes the body).
+ */
 function fromHttpException(err: HttpException): Problem {
   const status = err.getStatus();
-  const code: Record<number, string> = {
-    400: 'INVALID_REQUEST',
-    401: 'UNAUTHORIZED',
-    403: 'FORBIDDEN',
-    404: 'NOT_FOUND',
-    405: 'METHOD_NOT_ALLOWED',
-    413: 'PAYLOAD_TOO_LARGE',
-    415: 'UNSUPPORTED_MEDIA_TYPE',
-    429: 'RATE_LIMITED',
-  };
-  // Nest's messages for these are generic ("Cannot GET /x", "Unexpected token..."): keep only the kind.
-  const detail = status === 404 ? 'no such route' : status === 400 ? 'the request body could not be parsed' : undefined;
-  return new Problem(status, code[status] ?? (status >= 500 ? 'INTERNAL' : 'HTTP_ERROR'), err.message.split('\n')[0].slice(0, 100), detail);
+  const [code, title, detail] = KNOWN[status] ?? (status >= 500 ? ['INTERNAL', 'Internal error'] : ['HTTP_ERROR', 'Request failed']);
+  return new Problem(status, code, title, detail);
 }
 
 /** Every HTTP error leaves as application/problem+json; unknown errors are a bare 500 with no internals. */
