@@ -18,6 +18,7 @@ module.exports = {
   // The root transform also compiles globalSetup/globalTeardown.
   transform: shared.transform,
   testTimeout: 120_000,
+  reporters: ['default', '<rootDir>/test/support/summary-reporter.js'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   projects: [

@@ -23,7 +23,6 @@ export class ProviderOAuthClient {
   private readonly as: oauth.AuthorizationServer;
   private readonly client: oauth.Client;
   private readonly settings: OAuth2Settings;
-  private readonly insecure: boolean;
 
   constructor(
     readonly provider: ProviderDefinition,
@@ -42,10 +41,6 @@ export class ProviderOAuthClient {
       authorization_response_iss_parameter_supported: Boolean(this.settings.issuer),
     };
     this.client = { client_id: clientId };
-    // Plain http is allowed for loopback stand-ins only (tests, local demo), never for a real provider.
-    this.insecure = [this.settings.authorizationUrl, this.settings.tokenUrl, this.settings.revocationUrl]
-      .filter((u): u is string => Boolean(u))
-      .every((u) => LOOPBACK.test(u));
   }
 
   get usesPkce(): boolean {
@@ -101,7 +96,7 @@ export class ProviderOAuthClient {
         callback,
         redirectUri,
         codeVerifier ?? oauth.nopkce,
-        this.requestOptions(),
+        this.requestOptions(this.settings.tokenUrl),
       );
       return oauth.processAuthorizationCodeResponse(this.as, this.client, response);
     });
@@ -110,7 +105,7 @@ export class ProviderOAuthClient {
   /** RFC 6749 s6 refresh. A provider that returns no new refresh token keeps the old one valid. */
   async refresh(refreshToken: string, clientSecret: string, now: Date): Promise<TokenSet> {
     return this.tokenCall(now, async () => {
-      const response = await oauth.refreshTokenGrantRequest(this.as, this.client, this.clientAuth(clientSecret), refreshToken, this.requestOptions());
+      const response = await oauth.refreshTokenGrantRequest(this.as, this.client, this.clientAuth(clientSecret), refreshToken, this.requestOptions(this.settings.tokenUrl));
       return oauth.processRefreshTokenResponse(this.as, this.client, response);
     });
   }
@@ -119,7 +114,7 @@ export class ProviderOAuthClient {
   async revoke(token: string, clientSecret: string): Promise<void> {
     if (!this.settings.revocationUrl) return;
     await this.tokenCall(new Date(), async () => {
-      const response = await oauth.revocationRequest(this.as, this.client, this.clientAuth(clientSecret), token, this.requestOptions());
+      const response = await oauth.revocationRequest(this.as, this.client, this.clientAuth(clientSecret), token, this.requestOptions(this.settings.revocationUrl!));
       await oauth.processRevocationResponse(response);
       return undefined;
     });
@@ -129,8 +124,9 @@ export class ProviderOAuthClient {
     return this.settings.tokenEndpointAuthMethod === 'client_secret_basic' ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
   }
 
-  private requestOptions(): oauth.TokenEndpointRequestOptions {
-    return { signal: AbortSignal.timeout(this.timeoutMs), ...(this.insecure ? { [oauth.allowInsecureRequests]: true } : {}) };
+  /** Plain http is allowed for loopback stand-ins only (tests, local demo), never for a real provider. */
+  private requestOptions(url: string): oauth.TokenEndpointRequestOptions {
+    return { signal: AbortSignal.timeout(this.timeoutMs), ...(LOOPBACK.test(url) ? { [oauth.allowInsecureRequests]: true } : {}) };
   }
 
   private async tokenCall<T>(now: Date, call: () => Promise<T>): Promise<T extends oauth.TokenEndpointResponse ? TokenSet : T> {

@@ -170,7 +170,7 @@ export class ConnectFlowService {
       tokens = await client.exchangeCode(callback, request.redirectUri, request.codeVerifier, secret.value, this.clock.now());
     } catch (err) {
       if (!(err instanceof TokenEndpointError)) throw err;
-      this.logger.warn(`code exchange for ${provider.key} failed: ${err.failure}`);
+      this.logger.warn(`code exchange for ${provider.key} failed: ${err.message}; cause: ${(err.cause as Error | undefined)?.name ?? "none"} ${(err.cause as { code?: string } | undefined)?.code ?? ""}`);
       throw await fail('exchange_failed', 502, `${provider.displayName} did not accept the sign-in. Nothing was connected. Try again.`, err, err.detail.oauthError);
     }
     const scopes = tokens.grantedScopes ?? request.scopes;

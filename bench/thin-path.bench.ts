@@ -1,0 +1,58 @@
+import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
+import { startOAuthServer } from '../test/support/oauth-server/spawn';
+import { gatewayUrlFor, reservePorts, startTestPlatform } from '../test/support/test-platform';
+
+/*
+ * Connect-to-credential time on the thin path: connect session -> browser flow through the gateway and a local
+ * Google-like server -> code exchange -> vault -> Connected -> projection -> credential endpoint.
+ * `npm run bench -- bench/thin-path` ; BENCH_CONNECTS sets the number of users (default 50).
+ */
+const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+
+test('connect-to-credential latency', async () => {
+  const count = Number(process.env.BENCH_CONNECTS ?? 50);
+  const ports = await reservePorts();
+  const google = await startOAuthServer({
+    profile: 'google',
+    clients: [{ client_id: 'bench', client_secret: 'bench-secret', redirect_uris: [`${gatewayUrlFor(ports)}/v1/oauth/callback/gmail`] }],
+  });
+  const platform = await startTestPlatform({
+    ports,
+    env: { AUTHPIPE_LOG_LEVEL: 'warn' },
+    providers: { gmail: { oauth2: { authorizationUrl: google.authorizationEndpoint, tokenUrl: google.tokenEndpoint, issuer: google.issuer }, probe: { url: google.probeEndpoint } } },
+  });
+  try {
+    const post = (url: string, token: string, body: unknown) =>
+      fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    await post(`${platform.queryUrl}/v1/admin/tenants`, platform.adminToken, { tenantId: 'bench', name: 'Bench' });
+    const { apiKey } = (await (await post(`${platform.queryUrl}/v1/admin/tenants/bench/api-keys`, platform.adminToken, {})).json()) as { apiKey: string };
+    await fetch(`${platform.queryUrl}/v1/integrations/gmail`, {
+      method: 'PUT',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ clientId: 'bench', clientSecret: 'bench-secret', scopes: [GMAIL_READONLY] }),
+    });
+    const timings: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      const session = (await (await post(`${platform.gatewayUrl}/v1/connect-sessions`, apiKey, { provider: 'gmail', userId: `user_${i}` })).json()) as { connectUrl: string };
+      const page = await browse(session.connectUrl, { jar: new CookieJar() });
+      if (page.response.status !== 200) throw new Error(`connect ${i} failed: ${page.response.status} ${page.url} ${page.body.slice(0, 300)}`);
+      for (;;) {
+        const res = await fetch(`${platform.queryUrl}/v1/credentials/gmail/user_${i}`, { headers: { authorization: `Bearer ${apiKey}` } });
+        if (res.status === 200) break;
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      timings.push(performance.now() - started);
+    }
+    timings.sort((a, b) => a - b);
+    const fmt = (n: number) => `${n.toFixed(1)} ms`;
+    console.log(
+      `connect-to-credential over ${count} users: p50 ${fmt(percentile(timings, 50))}, p90 ${fmt(percentile(timings, 90))}, ` +
+        `p99 ${fmt(percentile(timings, 99))}, max ${fmt(timings[timings.length - 1])}`,
+    );
+  } finally {
+    await platform.stop();
+    await google.stop();
+  }
+});
