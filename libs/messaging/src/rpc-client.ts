@@ -1,4 +1,6 @@
 import { ClientProxy } from '@nestjs/microservices';
+import { EmptyResponseException } from '@nestjs/microservices/errors/empty-response.exception';
+import { NatsError } from 'nats';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 import { Rpc, RpcErrorCodes, RpcName, RpcReplyOf, RpcRequestOf } from '@authpipe/contracts';
 import { RpcError } from './rpc-error';
@@ -29,6 +31,10 @@ export class RpcClient {
         throw new RpcError(RpcErrorCodes.Unavailable, `no answer on ${contract.subject} within ${options.timeoutMs ?? this.timeoutMs} ms`);
       }
       if (err instanceof RpcError) throw err;
+      // NATS answers "no responders" at once when no replica of the app is subscribed.
+      if (err instanceof EmptyResponseException || (err instanceof NatsError && err.code === '503')) {
+        throw new RpcError(RpcErrorCodes.Unavailable, `nobody serves ${contract.subject} right now`);
+      }
       throw RpcError.fromReply(err);
     }
   }
