@@ -78,7 +78,7 @@ describe('NATS request/reply', () => {
     it('validates on the receiving end too (a client that skips validation gets INVALID_REQUEST)', async () => {
       const raw = (client as unknown as { client: { send(p: string, d: unknown): import('rxjs').Observable<unknown> } }).client;
       const { firstValueFrom } = await import('rxjs');
-      const err = await firstValueFrom(raw.send(Rpc.refresherRefresh.subject, { tenantId: 'org_acme', connectionId, trigger: 'on_demand', extra: 'x' })).catch((e) => e);
+      const err = (await firstValueFrom(raw.send(Rpc.refresherRefresh.subject, { tenantId: "org_acme", connectionId, trigger: "on_demand", extra: "x" })).catch((e) => e)) as { message: string };
       expect(err).toMatchObject({ code: 'INVALID_REQUEST' });
       expect(err.message).toContain('extra');
     });

@@ -437,9 +437,8 @@ describe.each([inMemory, mongoDb()])('Projector over JetStream with $label', (ad
       const broken = new RecordingProjection(async (event) => {
         if (event.position === failing) throw new Error('read model write failed');
       });
-      // start() rejects with the subscription's generic "ended before it caught up"; the projection's own error
-      // reaches only the projector's log (through `closed`).
-      await expect(projectorOn(store, broken).start()).rejects.toThrow();
+      // start() rejects with the projection's own error.
+      await expect(projectorOn(store, broken).start()).rejects.toThrow('read model write failed');
       expect(await checkpoint()).toMatchObject({ position: Number(history[3]) });
 
       const recording = new RecordingProjection();

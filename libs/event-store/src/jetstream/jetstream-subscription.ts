@@ -61,8 +61,13 @@ export class JetStreamSubscription implements EventSubscription {
         );
       },
     );
+    // Not caught up when the subscription ended: report why it ended (the handler's own error, if it threw).
     this.running.finally(() => {
-      if (!this.caughtUpState.settled) this.caughtUpState.reject(new Error('event subscription ended before it caught up'));
+      if (this.caughtUpState.settled) return;
+      this.closedState.promise.then(
+        () => this.caughtUpState.reject(new Error('event subscription stopped before it caught up')),
+        (err: unknown) => this.caughtUpState.reject(err),
+      );
     });
   }
 
