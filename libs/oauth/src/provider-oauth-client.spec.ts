@@ -65,7 +65,7 @@ describe('ProviderOAuthClient', () => {
     const tokens = await client.exchangeCode(callback, 'https://app/cb', 'v'.repeat(43), 'shh', now);
     expect(new URLSearchParams(seen).get('client_secret')).toBe('shh');
     expect(new URLSearchParams(seen).get('code_verifier')).toBe('v'.repeat(43));
-    expect(tokens).toEqual({ accessToken: 'at', refreshToken: 'rt', tokenType: 'bearer', expiresAt: new Date('2026-11-27T11:00:00Z'), grantedScopes: ['a', 'b'] });
+    expect(tokens).toEqual({ accessToken: "at", refreshToken: "rt", tokenType: "bearer", expiresAt: new Date("2026-11-27T11:00:00Z"), grantedScopes: ["a", "b"], extras: {} });
   });
 
   it.each([

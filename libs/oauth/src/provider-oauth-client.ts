@@ -11,6 +11,8 @@ export interface TokenSet {
   expiresAt: Date | null;
   /** Scopes the provider says it granted; null when it does not say (then: what was requested). */
   grantedScopes: string[] | null;
+  /** Other fields of the token response (Discord's `guild`), without any token. */
+  extras: Record<string, unknown>;
 }
 
 const LOOPBACK = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//;
@@ -141,8 +143,12 @@ export class ProviderOAuthClient {
   }
 }
 
+const TOKEN_FIELDS = new Set(['access_token', 'refresh_token', 'id_token', 'token_type', 'expires_in', 'scope']);
+
 function toTokenSet(response: oauth.TokenEndpointResponse, now: Date): TokenSet {
+  const extras = Object.fromEntries(Object.entries(response).filter(([key]) => !TOKEN_FIELDS.has(key) && !/token/i.test(key)));
   return {
+    extras,
     accessToken: response.access_token,
     ...(response.refresh_token ? { refreshToken: response.refresh_token } : {}),
     tokenType: response.token_type,

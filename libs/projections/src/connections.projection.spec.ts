@@ -98,6 +98,7 @@ describe('ConnectionsProjection', () => {
       status: 'revoked',
       scopes: ['https://www.googleapis.com/auth/gmail.readonly'],
       expiresAt: at(110),
+      metadata: {},
       refreshable: true,
       credentialVersion: 2,
       connectedAt: at(0),

@@ -18,6 +18,8 @@ export type ConnectionView = {
   expiresAt: string | null;
   refreshable: boolean;
   credentialVersion: number;
+  /** Non-secret facts from the provider (Discord: guild_id, permissions). */
+  metadata?: Record<string, string>;
   connectedAt: string;
   lastRefreshedAt?: string;
   lastRefreshFailure?: { failure: string; at: string; willRetry: boolean };
@@ -53,6 +55,7 @@ export class ConnectionsProjection implements Projection {
               expiresAt: d.expiresAt ?? null,
               refreshable: d.refreshable,
               credentialVersion: d.credentialVersion,
+              metadata: d.metadata ?? {},
               connectedAt: at,
               updatedAt: at,
             },

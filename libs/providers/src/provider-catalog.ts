@@ -51,6 +51,15 @@ function crossFieldProblems(p: ProviderDefinition): string[] {
     for (const scope of p.oauth2.defaultScopes) {
       if (!known.has(scope)) problems.push(`${p.key}: default scope "${scope}" is not among its scopes`);
     }
+    const reserved = new Set(['state', 'redirect_uri', 'client_id', 'response_type', 'scope', 'code_challenge', 'code_challenge_method']);
+    for (const param of p.oauth2.sessionParams ?? []) {
+      if (reserved.has(param.name)) problems.push(`${p.key}: session parameter "${param.name}" is set by the flow itself`);
+      try {
+        new RegExp(param.pattern);
+      } catch {
+        problems.push(`${p.key}: session parameter "${param.name}" has an invalid pattern`);
+      }
+    }
     if (p.oauth2.refresh.rotatesRefreshToken && !p.oauth2.refresh.supported) {
       problems.push(`${p.key}: a provider that rotates refresh tokens must support refresh`);
     }

@@ -43,6 +43,24 @@ export class RefreshPolicy {
   @IsInt() @Min(0) @Max(3_600) jitterSeconds: number;
 }
 
+/** An authorization parameter a connect session may set (Discord bot installs: permissions, guild_id). */
+export class SessionParam {
+  @Matches(/^[a-z][a-z0-9_]{0,39}$/) name: string;
+  /** Values must match this regular expression (anchored). */
+  @IsString() @MaxLength(200) pattern: string;
+  @IsString() @MaxLength(200) description: string;
+}
+
+/**
+ * Non-secret facts kept on the connection: callback parameters (Discord's guild_id, permissions) and fields of
+ * the token response by dotted path (Discord's guild.id).
+ */
+export class CaptureSettings {
+  @IsArray() @Matches(/^[a-z][a-z0-9_]{0,39}$/, { each: true }) callbackParams: string[];
+  /** metadata key -> dotted path in the token response */
+  @IsObject() tokenResponse: Record<string, string>;
+}
+
 export class OAuth2Settings {
   @IsUrl(url) authorizationUrl: string;
   @IsUrl(url) tokenUrl: string;
@@ -60,6 +78,8 @@ export class OAuth2Settings {
   @IsArray() @IsString({ each: true }) defaultScopes: string[];
   @IsArray() @ValidateNested({ each: true }) @Type(() => ProviderScope) scopes: ProviderScope[];
   @ValidateNested() @Type(() => RefreshPolicy) refresh: RefreshPolicy;
+  @IsOptional() @IsArray() @ValidateNested({ each: true }) @Type(() => SessionParam) sessionParams?: SessionParam[];
+  @IsOptional() @ValidateNested() @Type(() => CaptureSettings) capture?: CaptureSettings;
 }
 
 export class ApiKeySettings {

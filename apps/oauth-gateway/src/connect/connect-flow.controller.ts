@@ -35,7 +35,7 @@ export class ConnectFlowController {
       this.page(
         res,
         200,
-        { status: 'success', connectionId: result.connectionId, provider: result.provider, userId: result.userId, scopes: result.scopes },
+        { status: 'success', connectionId: result.connectionId, provider: result.provider, userId: result.userId, scopes: result.scopes, metadata: result.metadata },
         result.returnOrigin,
       );
     } catch (err) {

@@ -10,7 +10,7 @@ import { Problems, Problem } from '@authpipe/http';
 import { GatewayConfig } from '../gateway.config';
 import { FLOW_STORE, EVENT_WRITER } from '../gateway.tokens';
 import { AuthorizationRequestRecord, FlowStore } from '../flow-store/flow-store.port';
-import { callbackUrl, decideScopes, expiryFrom, isExpired } from './connect-policy';
+import { callbackUrl, captureMetadata, decideScopes, decideSessionParams, expiryFrom, isExpired } from './connect-policy';
 import { ConnectFlowError } from './flow-errors';
 
 const sha256 = (value: string): string => createHash('sha256').update(value).digest('hex');
@@ -20,6 +20,8 @@ export interface CreateSessionInput {
   provider: string;
   userId: string;
   scopes?: string[];
+  /** Provider-declared authorization parameters (Discord bot installs: permissions, guild_id). */
+  params?: Record<string, string>;
   returnOrigin?: string;
   correlationId: string;
 }
@@ -29,6 +31,7 @@ export interface ConnectResult {
   provider: string;
   userId: string;
   scopes: string[];
+  metadata: Record<string, string>;
   returnOrigin?: string;
 }
 
@@ -63,6 +66,8 @@ export class ConnectFlowService {
     if (!scopes.ok) {
       throw new Problem(400, 'SCOPE_NOT_ALLOWED', 'Scope not allowed', `not allowed by your ${provider.key} integration: ${scopes.notAllowed.join(' ')}`);
     }
+    const params = decideSessionParams(input.params, provider.oauth2!.sessionParams ?? []);
+    if (!params.ok) throw Problems.invalidRequest(params.problems);
     const token = randomBytes(32).toString('base64url');
     const expiresAt = expiryFrom(this.clock.now(), this.config.CONNECT_SESSION_TTL_SECONDS);
     await this.flows.putSession(sha256(token), {
@@ -70,6 +75,7 @@ export class ConnectFlowService {
       provider: provider.key,
       userId: input.userId,
       scopes: scopes.scopes,
+      ...(Object.keys(params.params).length ? { params: params.params } : {}),
       ...(input.returnOrigin ? { returnOrigin: input.returnOrigin } : {}),
       expiresAt,
     });
@@ -110,6 +116,7 @@ export class ConnectFlowService {
       redirectUri,
       scopes: session.scopes,
       state,
+      ...(session.params ? { extraParams: session.params } : {}),
       ...(codeVerifier ? { codeChallenge: await oauth.calculatePKCECodeChallenge(codeVerifier) } : {}),
     });
   }
@@ -174,6 +181,7 @@ export class ConnectFlowService {
       throw await fail('exchange_failed', 502, `${provider.displayName} did not accept the sign-in. Nothing was connected. Try again.`, err, err.detail.oauthError);
     }
     const scopes = tokens.grantedScopes ?? request.scopes;
+    const metadata = captureMetadata(provider.oauth2!.capture, params, tokens.extras);
     const stored = await this.rpc.request('vaultStoreCredential', {
       tenantId: request.tenantId,
       connectionId,
@@ -202,12 +210,13 @@ export class ConnectFlowService {
             expiresAt: tokens.expiresAt?.toISOString() ?? null,
             refreshable: Boolean(tokens.refreshToken) && provider.oauth2!.refresh.supported,
             credentialVersion: stored.version,
+            ...(Object.keys(metadata).length ? { metadata } : {}),
           },
         },
       ],
       context,
     );
-    return { connectionId, provider: provider.key, userId: request.userId, scopes, ...(request.returnOrigin ? { returnOrigin: request.returnOrigin } : {}) };
+    return { connectionId, provider: provider.key, userId: request.userId, scopes, metadata, ...(request.returnOrigin ? { returnOrigin: request.returnOrigin } : {}) };
   }
 
   /** The tenant's integration for a provider, or null when it has none. */

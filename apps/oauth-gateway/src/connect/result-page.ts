@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 
 /** What the result page tells its opener window. Never a token: only ids and a reason. */
 export type ConnectOutcome =
-  | { status: 'success'; connectionId: string; provider: string; userId: string; scopes: string[] }
+  | { status: 'success'; connectionId: string; provider: string; userId: string; scopes: string[]; metadata?: Record<string, string> }
   | { status: 'error'; reason: string; message: string; provider?: string };
 
 const escapeHtml = (s: string): string =>

@@ -4,6 +4,8 @@ export interface ConnectSessionRecord {
   provider: string;
   userId: string;
   scopes: string[];
+  /** Provider-declared authorization parameters chosen by the tenant's backend. */
+  params?: Record<string, string>;
   /** Origin of the page that opened the flow: the result is posted to it and to nothing else. */
   returnOrigin?: string;
   expiresAt: string;

@@ -21,6 +21,7 @@ export const connectionView = (c: ConnectionView) => ({
   scopes: c.scopes,
   expiresAt: c.expiresAt,
   refreshable: c.refreshable,
+  metadata: c.metadata ?? {},
   connectedAt: c.connectedAt,
   ...(c.lastRefreshedAt ? { lastRefreshedAt: c.lastRefreshedAt } : {}),
   ...(c.revokedAt ? { revokedAt: c.revokedAt, revocationReason: c.revocationReason } : {}),

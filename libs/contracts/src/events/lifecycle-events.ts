@@ -11,6 +11,7 @@ import {
   MaxLength,
   Min,
 } from 'class-validator';
+import { IsFactMap } from './string-map.validator';
 import { CONNECTION_ID_PATTERN, PROVIDER_KEY_PATTERN, TENANT_ID_PATTERN, USER_ID_PATTERN } from '../ids';
 
 /*
@@ -65,6 +66,8 @@ export class Connected {
   @IsOptional() @IsISO8601() expiresAt: string | null;
   @IsBoolean() refreshable: boolean;
   @IsInt() @Min(1) credentialVersion: number;
+  /** Non-secret facts the provider returned (Discord bot installs: guild_id, permissions). */
+  @IsOptional() @IsFactMap() metadata?: Record<string, string>;
 }
 
 export const CONNECT_FAILURE_REASONS = [
