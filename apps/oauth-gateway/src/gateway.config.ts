@@ -8,9 +8,9 @@ export class GatewayConfig extends PlatformConfig {
   /** Public base URL of the gateway: callback URLs (registered at providers) and connect links derive from it. */
   @IsUrl({ require_tld: false, protocols: ['http', 'https'], require_protocol: true }) AUTHPIPE_PUBLIC_URL: string = 'http://127.0.0.1:3000';
   /** Lifetime of a connect session handed to a browser; at most 10 minutes. */
-  @IsInt() @Min(30) @Max(600) CONNECT_SESSION_TTL_SECONDS: number = 600;
+  @IsInt() @Min(1) @Max(600) CONNECT_SESSION_TTL_SECONDS: number = 600;
   /** Lifetime of an authorization request's state; at most 10 minutes. */
-  @IsInt() @Min(30) @Max(600) OAUTH_STATE_TTL_SECONDS: number = 600;
+  @IsInt() @Min(1) @Max(600) OAUTH_STATE_TTL_SECONDS: number = 600;
   /** Timeout of calls to providers' token endpoints. */
   @IsInt() @Min(500) @Max(60_000) PROVIDER_TIMEOUT_MS: number = 10_000;
 }

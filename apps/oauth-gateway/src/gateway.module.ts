@@ -4,6 +4,8 @@ import type { EventStore } from '@authpipe/event-store';
 import { API_KEY_AUTHENTICATOR, correlationMiddleware } from '@authpipe/http';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, platformProviders } from '@authpipe/platform';
+import { ApiKeyConnectionsController } from './api-key/api-key-connections.controller';
+import { ApiKeyConnectService } from './api-key/api-key-connect.service';
 import { ConnectFlowController } from './connect/connect-flow.controller';
 import { ConnectFlowService } from './connect/connect-flow.service';
 import { ConnectSessionsController } from './connect/connect-sessions.controller';
@@ -17,7 +19,7 @@ export class GatewayModule implements NestModule {
   static forConfig(config: GatewayConfig): DynamicModule {
     return {
       module: GatewayModule,
-      controllers: [ConnectSessionsController, ConnectFlowController, healthController('oauth-gateway')],
+      controllers: [ConnectSessionsController, ConnectFlowController, ApiKeyConnectionsController, healthController('oauth-gateway')],
       providers: [
         ...platformProviders(config, 'oauth-gateway'),
         {
@@ -33,6 +35,7 @@ export class GatewayModule implements NestModule {
         },
         { provide: API_KEY_AUTHENTICATOR, inject: [RPC_CLIENT], useFactory: (rpc: RpcClient) => new RpcApiKeyAuthenticator(rpc) },
         ConnectFlowService,
+        ApiKeyConnectService,
       ],
     };
   }

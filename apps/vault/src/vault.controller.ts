@@ -1,6 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
+  EraseCredentialRequest,
+  EraseReply,
+  EraseTenantSecretRequest,
   ReadCredentialReply,
   ReadCredentialRequest,
   ReadTenantSecretReply,
@@ -38,6 +41,16 @@ export class VaultController {
     const reply = await this.answer(credentialOf(request), () => this.vault.readCredential(request));
     if (!reply) throw new RpcError(RpcErrorCodes.NotFound, `no credential is stored for ${credentialOf(request)}`);
     return reply;
+  }
+
+  @MessagePattern(Rpc.vaultEraseCredential.subject)
+  eraseCredential(@Payload() request: EraseCredentialRequest): Promise<EraseReply> {
+    return this.answer(credentialOf(request), () => this.vault.eraseCredential(request));
+  }
+
+  @MessagePattern(Rpc.vaultEraseTenantSecret.subject)
+  eraseTenantSecret(@Payload() request: EraseTenantSecretRequest): Promise<EraseReply> {
+    return this.answer(tenantSecretOf(request), () => this.vault.eraseTenantSecret(request));
   }
 
   @MessagePattern(Rpc.vaultStoreTenantSecret.subject)

@@ -1,6 +1,9 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import {
   CredentialSecret,
+  EraseCredentialRequest,
+  EraseReply,
+  EraseTenantSecretRequest,
   ReadCredentialReply,
   ReadCredentialRequest,
   ReadTenantSecretReply,
@@ -128,6 +131,18 @@ export class VaultService {
     );
     this.logger.debug(`stored ${field} of ${ownerId} (tenant ${tenantId}) as version ${version}`);
     return { version };
+  }
+
+  async eraseCredential(request: EraseCredentialRequest): Promise<EraseReply> {
+    const erased = await this.store.eraseCredential(request.tenantId, request.connectionId);
+    this.logger.log(`credential of connection ${request.connectionId} (tenant ${request.tenantId}) ${erased ? 'erased' : 'was not stored'}`);
+    return { erased };
+  }
+
+  async eraseTenantSecret(request: EraseTenantSecretRequest): Promise<EraseReply> {
+    const erased = await this.store.eraseTenantSecret(request.tenantId, request.ownerId, request.field);
+    this.logger.log(`${request.field} of ${request.ownerId} (tenant ${request.tenantId}) ${erased ? 'erased' : 'was not stored'}`);
+    return { erased };
   }
 
   /** @returns null when nothing is stored under that owner and field */

@@ -1,6 +1,8 @@
-import { Controller, Get, Logger, Param, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Logger, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { correlationIdOf } from '@authpipe/http';
+import { ApiKeyConnectService, ApiKeyRejectedError, ProviderUnavailableError } from '../api-key/api-key-connect.service';
+import { renderApiKeyForm } from './api-key-form-page';
 import { ConnectFlowService } from './connect-flow.service';
 import { ConnectFlowError } from './flow-errors';
 import { ConnectOutcome, renderResultPage } from './result-page';
@@ -10,7 +12,10 @@ import { ConnectOutcome, renderResultPage } from './result-page';
 export class ConnectFlowController {
   private readonly logger = new Logger(ConnectFlowController.name);
 
-  constructor(private readonly flow: ConnectFlowService) {}
+  constructor(
+    private readonly flow: ConnectFlowService,
+    private readonly apiKeys: ApiKeyConnectService,
+  ) {}
 
   @Get('connect/start')
   async start(@Query('session') session: unknown, @Req() req: Request, @Res() res: Response): Promise<void> {
@@ -18,11 +23,53 @@ export class ConnectFlowController {
       return this.page(res, 400, { status: 'error', reason: 'invalid_session', message: 'This connect link is not valid. Start again from the app.' });
     }
     try {
-      const location = await this.flow.start(session, correlationIdOf(req));
+      const next = await this.flow.start(session, correlationIdOf(req));
       res.setHeader('Cache-Control', 'no-store');
       res.setHeader('Referrer-Policy', 'no-referrer');
-      res.redirect(302, location);
+      if ('redirect' in next) return res.redirect(302, next.redirect);
+      const { html, csp } = renderApiKeyForm({
+        providerName: next.apiKeyForm.displayName,
+        requiresUsername: next.apiKeyForm.apiKey!.requiresUsername,
+        sessionToken: session,
+      });
+      res.status(200).setHeader('Content-Security-Policy', csp);
+      res.type('html').send(html);
     } catch (err) {
+      this.failure(res, err);
+    }
+  }
+
+  /** The API-key form's submission: spend the session, verify the key at the provider, store it, show the result. */
+  @Post('connect/api-key')
+  @HttpCode(200)
+  async submitApiKey(@Body() body: Record<string, unknown>, @Req() req: Request, @Res() res: Response): Promise<void> {
+    const { session, username, apiKey } = body ?? {};
+    if (typeof session !== 'string' || !/^[A-Za-z0-9_-]{20,100}$/.test(session)) {
+      return this.page(res, 400, { status: 'error', reason: 'invalid_session', message: 'This connect link is not valid. Start again from the app.' });
+    }
+    let returnOrigin: string | undefined;
+    try {
+      const record = await this.flow.takeApiKeySession(session);
+      returnOrigin = record.returnOrigin;
+      if (typeof apiKey !== 'string' || !apiKey || apiKey.length > 4096 || (username !== undefined && (typeof username !== 'string' || username.length > 512))) {
+        return this.page(res, 400, { status: 'error', reason: 'invalid_request', message: 'The form was not filled in correctly. Start again from the app.' }, returnOrigin);
+      }
+      const result = await this.apiKeys.connect({
+        tenantId: record.tenantId,
+        provider: record.provider,
+        userId: record.userId,
+        ...(username ? { username } : {}),
+        apiKey,
+        correlationId: correlationIdOf(req),
+      });
+      this.page(res, 200, { status: 'success', connectionId: result.connectionId, provider: result.provider, userId: result.userId, scopes: [] }, returnOrigin);
+    } catch (err) {
+      if (err instanceof ApiKeyRejectedError) {
+        return this.page(res, 400, { status: 'error', reason: 'verification_failed', message: `${err.message}. Nothing was stored.` }, returnOrigin);
+      }
+      if (err instanceof ProviderUnavailableError) {
+        return this.page(res, 502, { status: 'error', reason: 'provider_unavailable', message: `${err.message}. Nothing was stored; try again.` }, returnOrigin);
+      }
       this.failure(res, err);
     }
   }

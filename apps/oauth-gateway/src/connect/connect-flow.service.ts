@@ -4,12 +4,12 @@ import * as oauth from 'oauth4webapi';
 import { connectionIdFor, connectionStream, ConnectFailed, RpcErrorCodes } from '@authpipe/contracts';
 import { RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
 import { CallbackError, ProviderOAuthClient, TokenEndpointError } from '@authpipe/oauth';
-import { ProviderCatalog, UnknownProviderError } from '@authpipe/providers';
+import { ProviderCatalog, ProviderDefinition, UnknownProviderError } from '@authpipe/providers';
 import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
 import { Problems, Problem } from '@authpipe/http';
 import { GatewayConfig } from '../gateway.config';
 import { FLOW_STORE, EVENT_WRITER } from '../gateway.tokens';
-import { AuthorizationRequestRecord, FlowStore } from '../flow-store/flow-store.port';
+import { AuthorizationRequestRecord, ConnectSessionRecord, FlowStore } from '../flow-store/flow-store.port';
 import { callbackUrl, captureMetadata, decideScopes, decideSessionParams, expiryFrom, isExpired } from './connect-policy';
 import { ConnectFlowError } from './flow-errors';
 
@@ -55,9 +55,7 @@ export class ConnectFlowService {
   /** Backend step: a short-lived, single-use session for one user, provider and set of scopes. */
   async createSession(input: CreateSessionInput): Promise<{ token: string; connectUrl: string; expiresAt: string }> {
     const provider = this.providerOrThrow(input.provider);
-    if (provider.authModel !== 'oauth2') {
-      throw new Problem(400, 'UNSUPPORTED_AUTH_MODEL', 'Not an OAuth provider', `${provider.key} is connected with an API key, not a connect session`);
-    }
+    if (provider.authModel === 'api_key') return this.issueSession(input, provider.key, [], {});
     const integration = await this.integration(input.tenantId, provider.key, input.correlationId);
     if (!integration) {
       throw Problems.notFound('INTEGRATION_NOT_FOUND', `register your ${provider.displayName} OAuth app first: PUT /v1/integrations/${provider.key}`);
@@ -68,14 +66,18 @@ export class ConnectFlowService {
     }
     const params = decideSessionParams(input.params, provider.oauth2!.sessionParams ?? []);
     if (!params.ok) throw Problems.invalidRequest(params.problems);
+    return this.issueSession(input, provider.key, scopes.scopes, params.params);
+  }
+
+  private async issueSession(input: CreateSessionInput, provider: string, scopes: string[], params: Record<string, string>) {
     const token = randomBytes(32).toString('base64url');
     const expiresAt = expiryFrom(this.clock.now(), this.config.CONNECT_SESSION_TTL_SECONDS);
     await this.flows.putSession(sha256(token), {
       tenantId: input.tenantId,
-      provider: provider.key,
+      provider,
       userId: input.userId,
-      scopes: scopes.scopes,
-      ...(Object.keys(params.params).length ? { params: params.params } : {}),
+      scopes,
+      ...(Object.keys(params).length ? { params } : {}),
       ...(input.returnOrigin ? { returnOrigin: input.returnOrigin } : {}),
       expiresAt,
     });
@@ -84,8 +86,28 @@ export class ConnectFlowService {
     return { token, connectUrl: connectUrl.toString(), expiresAt };
   }
 
-  /** Browser step 1: spend the session, remember state and verifier, and send the browser to the provider. */
-  async start(sessionToken: string, correlationId: string): Promise<string> {
+  /**
+   * Browser step 1. OAuth providers: spend the session, remember state and verifier, and send the browser to the
+   * provider. API-key providers: the session stays unspent until the key form is submitted.
+   */
+  async start(sessionToken: string, correlationId: string): Promise<{ redirect: string } | { apiKeyForm: ProviderDefinition }> {
+    const peeked = await this.flows.peekSession(sha256(sessionToken));
+    if (peeked && this.catalog.has(peeked.provider) && this.catalog.get(peeked.provider).authModel === 'api_key') {
+      if (isExpired(peeked, this.clock.now())) throw new ConnectFlowError('invalid_session', 400, 'This connect link has expired. Start again from the app.');
+      return { apiKeyForm: this.catalog.get(peeked.provider) };
+    }
+    return { redirect: await this.startOAuth(sessionToken, correlationId) };
+  }
+
+  /** Browser step for API-key providers: spend the session and hand back who is connecting. */
+  async takeApiKeySession(sessionToken: string): Promise<ConnectSessionRecord> {
+    const session = await this.flows.takeSession(sha256(sessionToken));
+    if (!session) throw new ConnectFlowError('invalid_session', 400, 'This connect link is not valid or was already used. Start again from the app.');
+    if (isExpired(session, this.clock.now())) throw new ConnectFlowError('invalid_session', 400, 'This connect link has expired. Start again from the app.');
+    return session;
+  }
+
+  private async startOAuth(sessionToken: string, correlationId: string): Promise<string> {
     const session = await this.flows.takeSession(sha256(sessionToken));
     if (!session) throw new ConnectFlowError('invalid_session', 400, 'This connect link is not valid or was already used. Start again from the app.');
     if (isExpired(session, this.clock.now())) throw new ConnectFlowError('invalid_session', 400, 'This connect link has expired. Start again from the app.');

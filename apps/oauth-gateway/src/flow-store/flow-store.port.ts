@@ -33,6 +33,8 @@ export interface AuthorizationRequestRecord {
 export interface FlowStore {
   putSession(tokenHash: string, record: ConnectSessionRecord): Promise<void>;
   takeSession(tokenHash: string): Promise<ConnectSessionRecord | null>;
+  /** Read a session without spending it (to show an API-key form before it is submitted). */
+  peekSession(tokenHash: string): Promise<ConnectSessionRecord | null>;
   putAuthorizationRequest(stateHash: string, record: AuthorizationRequestRecord): Promise<void>;
   takeAuthorizationRequest(stateHash: string): Promise<AuthorizationRequestRecord | null>;
 }

@@ -29,6 +29,11 @@ export class JetStreamKvFlowStore implements FlowStore {
     return this.take(this.sessions, tokenHash) as Promise<ConnectSessionRecord | null>;
   }
 
+  async peekSession(tokenHash: string): Promise<ConnectSessionRecord | null> {
+    const entry = await this.sessions.get(tokenHash);
+    return entry && entry.operation === 'PUT' ? (codec.decode(entry.value) as ConnectSessionRecord) : null;
+  }
+
   async putAuthorizationRequest(stateHash: string, record: AuthorizationRequestRecord): Promise<void> {
     await this.requests.create(stateHash, codec.encode(record));
   }

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Inject, Param, Put, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Put, Req, UseGuards } from '@nestjs/common';
 import type { Request } from 'express';
 import { ArrayMaxSize, ArrayMinSize, IsArray, IsString, MaxLength, MinLength } from 'class-validator';
 import { tenantStream } from '@authpipe/contracts';
@@ -10,7 +10,7 @@ import { ProviderCatalog } from '@authpipe/providers';
 import type { ReadModelStore } from '@authpipe/read-models';
 import { ProjectionRunner } from '../projection.runner';
 import { EVENT_WRITER } from '../query-api.tokens';
-import { registerIntegration } from '../tenants/tenant-decisions';
+import { registerIntegration, removeIntegration, TenantRuleError } from '../tenants/tenant-decisions';
 
 export class RegisterIntegrationBody {
   @IsString() @MinLength(1) @MaxLength(512) clientId: string;
@@ -38,6 +38,23 @@ export class IntegrationsController {
   async list(@Tenant() tenant: TenantPrincipal) {
     const items = await this.store.collection<IntegrationView>(INTEGRATIONS).find({ tenantId: tenant.tenantId, status: 'active' }, { sort: { provider: 1 } });
     return { items: items.map(view) };
+  }
+
+  /** Remove the tenant's OAuth app for a provider: the event first (no new connect sessions), then the secret is erased. */
+  @Delete(':provider')
+  @HttpCode(204)
+  async remove(@Tenant() tenant: TenantPrincipal, @Param('provider') providerKey: string, @Req() req: Request): Promise<void> {
+    if (!this.catalog.has(providerKey)) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${providerKey.slice(0, 40)}"`);
+    const correlationId = correlationIdOf(req);
+    let position: bigint | undefined;
+    try {
+      ({ position } = await this.events.decideAndAppend(tenantStream(tenant.tenantId), (h) => removeIntegration(h, tenant.tenantId, providerKey), { correlationId }));
+    } catch (err) {
+      if (err instanceof TenantRuleError) throw Problems.notFound(err.code, err.message);
+      throw err;
+    }
+    await this.rpc.request('vaultEraseTenantSecret', { tenantId: tenant.tenantId, ownerId: `integration-${providerKey}`, field: 'client_secret', correlationId });
+    await this.projections.waitFor(position);
   }
 
   /** Register or replace the tenant's OAuth app for a provider: the secret goes to vault first, then the event. */

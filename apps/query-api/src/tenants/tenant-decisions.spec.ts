@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '@authpipe/contracts';
-import { createTenant, issueApiKey, TenantRuleError } from './tenant-decisions';
+import { createTenant, issueApiKey, removeIntegration, TenantRuleError } from './tenant-decisions';
 
 const created = { type: 'TenantCreated', data: { tenantId: 'org_acme', name: 'Acme' } } as unknown as RecordedEvent;
 
@@ -16,5 +16,13 @@ describe('tenant decisions', () => {
     const key = { keyId: 'abcdefghijkl', keyHash: 'f'.repeat(64), label: 'backend' };
     expect(issueApiKey([created], 'org_acme', key)).toEqual([{ type: 'ApiKeyIssued', data: { tenantId: 'org_acme', ...key } }]);
     expect(() => issueApiKey([], 'org_acme', key)).toThrow(expect.objectContaining({ code: 'TENANT_NOT_FOUND' }));
+  });
+
+  it('removes a registered integration once, and refuses one never registered', () => {
+    const registered = { type: 'IntegrationRegistered', data: { tenantId: 'org_acme', provider: 'gmail' } } as unknown as RecordedEvent;
+    const removed = { type: 'IntegrationRemoved', data: { tenantId: 'org_acme', provider: 'gmail' } } as unknown as RecordedEvent;
+    expect(removeIntegration([created, registered], 'org_acme', 'gmail')).toEqual([{ type: 'IntegrationRemoved', data: { tenantId: 'org_acme', provider: 'gmail' } }]);
+    expect(removeIntegration([created, registered, removed], 'org_acme', 'gmail')).toEqual([]);
+    expect(() => removeIntegration([created, registered], 'org_acme', 'discord')).toThrow(expect.objectContaining({ code: 'INTEGRATION_NOT_FOUND' }));
   });
 });

@@ -5,7 +5,7 @@ import type { AuthpipeEvent, RecordedEvent } from '@authpipe/contracts';
  */
 
 export class TenantRuleError extends Error {
-  constructor(readonly code: 'TENANT_EXISTS' | 'TENANT_NOT_FOUND', message: string) {
+  constructor(readonly code: 'TENANT_EXISTS' | 'TENANT_NOT_FOUND' | 'INTEGRATION_NOT_FOUND', message: string) {
     super(message);
     this.name = TenantRuleError.name;
   }
@@ -29,4 +29,14 @@ export function registerIntegration(
 ): AuthpipeEvent[] {
   if (!exists(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${integration.tenantId}`);
   return [{ type: 'IntegrationRegistered', data: integration }];
+}
+
+/** Remove an integration. Removing one already removed decides nothing (idempotent); one never registered is an error. */
+export function removeIntegration(history: RecordedEvent[], tenantId: string, provider: string): AuthpipeEvent[] {
+  const relevant = history.filter(
+    (e) => (e.type === 'IntegrationRegistered' || e.type === 'IntegrationRemoved') && e.data.provider === provider,
+  );
+  if (!relevant.length) throw new TenantRuleError('INTEGRATION_NOT_FOUND', `tenant ${tenantId} has no ${provider} integration`);
+  if (relevant[relevant.length - 1].type === 'IntegrationRemoved') return [];
+  return [{ type: 'IntegrationRemoved', data: { tenantId, provider } }];
 }

@@ -103,6 +103,22 @@ export class JetStreamKvSecretStore implements SecretStore {
     return this.write(this.secrets, kvKeys.credential(record.tenantId, record.connectionId), record, expectedRevision);
   }
 
+  eraseCredential(tenantId: string, connectionId: string): Promise<boolean> {
+    return this.purge(kvKeys.credential(tenantId, connectionId));
+  }
+
+  eraseTenantSecret(tenantId: string, ownerId: string, field: string): Promise<boolean> {
+    return this.purge(kvKeys.tenantSecret(tenantId, ownerId, field));
+  }
+
+  /** Purge removes the value and every older revision from the bucket's history. */
+  private async purge(key: string): Promise<boolean> {
+    const entry = await this.secrets.get(key);
+    if (!entry || entry.operation !== 'PUT') return false;
+    await this.secrets.purge(key);
+    return true;
+  }
+
   async readTenantSecret(tenantId: string, ownerId: string, field: string): Promise<Revisioned<TenantSecretRecord> | null> {
     return this.read(this.secrets, kvKeys.tenantSecret(tenantId, ownerId, field), (v): v is TenantSecretRecord =>
       isObject(v) &&

@@ -87,7 +87,11 @@ export interface SecretStore {
   /** @throws ConcurrencyError when the stored revision is not `expectedRevision` (0 = must not exist) */
   writeCredential(record: CredentialRecord, expectedRevision: number): Promise<number>;
 
+  /** Purge a credential with its history. @returns false when nothing was stored */
+  eraseCredential(tenantId: string, connectionId: string): Promise<boolean>;
   readTenantSecret(tenantId: string, ownerId: string, field: string): Promise<Revisioned<TenantSecretRecord> | null>;
+  /** Purge a tenant secret with its history. @returns false when nothing was stored */
+  eraseTenantSecret(tenantId: string, ownerId: string, field: string): Promise<boolean>;
   /** @throws ConcurrencyError when the stored revision is not `expectedRevision` (0 = must not exist) */
   writeTenantSecret(record: TenantSecretRecord, expectedRevision: number): Promise<number>;
 }

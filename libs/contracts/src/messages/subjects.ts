@@ -1,4 +1,7 @@
 import {
+  EraseCredentialRequest,
+  EraseReply,
+  EraseTenantSecretRequest,
   ReadCredentialReply,
   ReadCredentialRequest,
   ReadTenantSecretReply,
@@ -18,8 +21,10 @@ import { RefreshConnectionReply, RefreshConnectionRequest } from './refresher.me
 export const Rpc = {
   vaultStoreCredential: { subject: 'authpipe.vault.credential.store', request: StoreCredentialRequest, reply: {} as StoreCredentialReply },
   vaultReadCredential: { subject: 'authpipe.vault.credential.read', request: ReadCredentialRequest, reply: {} as ReadCredentialReply },
+  vaultEraseCredential: { subject: 'authpipe.vault.credential.erase', request: EraseCredentialRequest, reply: {} as EraseReply },
   vaultStoreTenantSecret: { subject: 'authpipe.vault.secret.store', request: StoreTenantSecretRequest, reply: {} as StoreTenantSecretReply },
   vaultReadTenantSecret: { subject: 'authpipe.vault.secret.read', request: ReadTenantSecretRequest, reply: {} as ReadTenantSecretReply },
+  vaultEraseTenantSecret: { subject: 'authpipe.vault.secret.erase', request: EraseTenantSecretRequest, reply: {} as EraseReply },
   queryAuthenticateApiKey: { subject: 'authpipe.query.api-key.authenticate', request: AuthenticateApiKeyRequest, reply: {} as AuthenticateApiKeyReply },
   queryGetIntegration: { subject: 'authpipe.query.integration.get', request: GetIntegrationRequest, reply: {} as GetIntegrationReply },
   refresherRefresh: { subject: 'authpipe.refresher.refresh', request: RefreshConnectionRequest, reply: {} as RefreshConnectionReply },

@@ -69,3 +69,21 @@ export interface ReadTenantSecretReply {
   version: number;
   value: string;
 }
+
+/** Erase a connection's credential (disconnect): every stored version is purged. */
+export class EraseCredentialRequest extends RpcRequest {
+  @Matches(TENANT_ID_PATTERN) tenantId: string;
+  @Matches(CONNECTION_ID_PATTERN) connectionId: string;
+}
+
+/** Erase a tenant secret (an integration removed): every stored version is purged. */
+export class EraseTenantSecretRequest extends RpcRequest {
+  @Matches(TENANT_ID_PATTERN) tenantId: string;
+  @Matches(/^[a-z][a-z0-9-]{1,63}$/) ownerId: string;
+  @IsIn(['client_secret', 'webhook_secret']) field: 'client_secret' | 'webhook_secret';
+}
+
+export interface EraseReply {
+  /** false when nothing was stored */
+  erased: boolean;
+}
