@@ -1,5 +1,6 @@
 import { startOAuthServer, OAuthServerHandle } from '../support/oauth-server/spawn';
 import { authorizeInBrowser, CookieJar, createPkce, randomState } from '../support/oauth-server/browser-less';
+import { startFakeClickSend, FakeClickSend } from '../support/fake-clicksend';
 
 // The local OAuth server (test/support/oauth-server/server.mjs) as its own process, driven like a browser + client.
 
@@ -347,6 +348,73 @@ describe('local OAuth server: discord profile', () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ error: 'invalid_request', error_description: expect.stringMatching(/43/) });
   });
+
+  it('bot installs: guild_id and permissions on the callback, guild in the code exchange only', async () => {
+    const exchange = (code: string, verifier: string) =>
+      tokenRequest(server, {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: redirectUri,
+        ...auth,
+      });
+
+    const install = await authorize(server, client.client_id, redirectUri, {
+      scope: 'bot applications.commands',
+      permissions: '2048',
+      guild_id: '987654321098765432',
+      disable_guild_select: 'true',
+    });
+    expect(install.callback.error).toBeUndefined();
+    expect(install.callback.params.get('guild_id')).toBe('987654321098765432');
+    expect(install.callback.params.get('permissions')).toBe('2048');
+    expect(install.callback.iss).toBe(server.issuer);
+    const token = await exchange(install.callback.code!, install.verifier);
+    expect(token.status).toBe(200);
+    expect(token.body.guild).toEqual({ id: '987654321098765432', name: 'Local Guild' });
+    expect(token.body.scope).toBe('bot applications.commands');
+    const grant = (await server.grants()).find((g) => g.scope === 'bot applications.commands');
+    expect(grant).toMatchObject({ guild_id: '987654321098765432', permissions: '2048' });
+
+    // the refresh response has no guild
+    const refreshed = await tokenRequest(server, {
+      grant_type: 'refresh_token',
+      refresh_token: token.body.refresh_token,
+      ...auth,
+    });
+    expect(refreshed.status).toBe(200);
+    expect(refreshed.body.guild).toBeUndefined();
+
+    // no guild_id / permissions requested: the defaults
+    const defaults = await authorize(server, client.client_id, redirectUri, { scope: 'identify bot' });
+    expect(defaults.callback.params.get('guild_id')).toBe('100200300400500600');
+    expect(defaults.callback.params.get('permissions')).toBe('0');
+    expect((await exchange(defaults.callback.code!, defaults.verifier)).body.guild).toEqual({
+      id: '100200300400500600',
+      name: 'Local Guild',
+    });
+
+    // no bot scope: a plain authorization
+    const plain = await authorize(server, client.client_id, redirectUri, { scope: 'identify', guild_id: '1' });
+    expect(plain.callback.params.has('guild_id')).toBe(false);
+    expect(plain.callback.params.has('permissions')).toBe(false);
+    expect((await exchange(plain.callback.code!, plain.verifier)).body.guild).toBeUndefined();
+
+    // a denied bot install carries neither
+    const denied = await authorize(server, client.client_id, redirectUri, { scope: 'bot', login_hint: 'deny' });
+    expect(denied.callback.error).toBe('access_denied');
+    expect(denied.callback.params.has('guild_id')).toBe(false);
+
+    // botInstalls off (runtime setting): scope bot is an ordinary scope
+    await server.settings({ botInstalls: false });
+    try {
+      const off = await authorize(server, client.client_id, redirectUri, { scope: 'bot', permissions: '8' });
+      expect(off.callback.params.has('guild_id')).toBe(false);
+      expect((await exchange(off.callback.code!, off.verifier)).body.guild).toBeUndefined();
+    } finally {
+      await server.reset();
+    }
+  });
 });
 
 describe('local OAuth server: dialpad and aircall profiles', () => {
@@ -397,5 +465,54 @@ describe('local OAuth server: dialpad and aircall profiles', () => {
     expect(probed.body.exp - Date.now() / 1000).toBeGreaterThan(5 * 365 * 24 * 3600);
     await aircall.revokeGrant({ access_token: token.body.access_token });
     expect((await probe(aircall, token.body.access_token)).status).toBe(401);
+  });
+});
+
+// Not an OAuth server, but the same kind of provider stand-in: ClickSend's API-key check (test/support/fake-clicksend.ts).
+describe('fake ClickSend account endpoint', () => {
+  let clicksend: FakeClickSend;
+
+  beforeAll(async () => {
+    clicksend = await startFakeClickSend({ accounts: { 'ops@example.test': 'KEY-1' } });
+  });
+  afterAll(async () => {
+    await clicksend?.stop();
+  });
+
+  async function verify(username: string, apiKey: string) {
+    const res = await fetch(clicksend.verifyUrl, {
+      headers: { authorization: `Basic ${Buffer.from(`${username}:${apiKey}`).toString('base64')}` },
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, any> };
+  }
+
+  it('checks HTTP Basic username:api_key, can be forced to fail and can revoke', async () => {
+    expect(clicksend.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(clicksend.verifyUrl).toBe(`${clicksend.url}/v3/account`);
+
+    expect(await verify('ops@example.test', 'KEY-1')).toEqual({
+      status: 200,
+      body: {
+        http_code: 200,
+        response_code: 'SUCCESS',
+        data: { user_id: 1, username: 'ops@example.test', balance: '12.50' },
+      },
+    });
+    expect(await verify('ops@example.test', 'wrong')).toEqual({
+      status: 401,
+      body: { http_code: 401, response_code: 'INVALID_CREDENTIALS' },
+    });
+    const anonymous = await fetch(clicksend.verifyUrl);
+    expect(anonymous.status).toBe(401);
+    await anonymous.text();
+
+    clicksend.setStatus(503);
+    expect((await verify('ops@example.test', 'KEY-1')).status).toBe(503);
+    clicksend.setStatus(null);
+    expect((await verify('ops@example.test', 'KEY-1')).status).toBe(200);
+
+    clicksend.revoke('ops@example.test');
+    expect((await verify('ops@example.test', 'KEY-1')).status).toBe(401);
+    expect(clicksend.requests()).toBe(6);
   });
 });

@@ -72,6 +72,7 @@ const PROFILES = {
     acceptJsonTokenRequests: false,
     includeExpiresIn: true,
     tokenEndpointAuthMethod: 'client_secret_post',
+    botInstalls: true,
   },
   dialpad: {
     scopes: [
@@ -134,7 +135,13 @@ const COMMON = {
   corsOrigins: [],
   routes: {},
   cookieKeys: null,
+  // Discord-style bot installs (scope "bot"): guild_id + permissions on the callback, `guild` in the code response.
+  botInstalls: false,
 };
+
+/** guild_id of a bot install whose authorization request named none (Discord would let the user pick one). */
+const DEFAULT_GUILD_ID = '100200300400500600';
+const GUILD_NAME = 'Local Guild';
 
 const ENUMS = {
   pkce: ['required', 'optional', 'ignored'],
@@ -145,7 +152,7 @@ const ENUMS = {
 const RUNTIME_SETTINGS = [
   'accessTokenTtlSeconds', 'refreshTokenTtlSeconds', 'authorizationCodeTtlSeconds', 'rotateRefreshToken',
   'echoRefreshTokenOnRefresh', 'refreshTokenIssuance', 'issAuthResp', 'includeExpiresIn', 'rejectUnknownScopes',
-  'revocationRevokesGrant', 'acceptJsonTokenRequests', 'defaultAccount', 'denyLoginHint',
+  'revocationRevokesGrant', 'acceptJsonTokenRequests', 'defaultAccount', 'denyLoginHint', 'botInstalls',
 ];
 
 function fail(message) {
@@ -201,7 +208,7 @@ function validateSettings(settings) {
     }
   }
   for (const key of ['rotateRefreshToken', 'echoRefreshTokenOnRefresh', 'issAuthResp', 'includeExpiresIn',
-    'rejectUnknownScopes', 'revocationRevokesGrant', 'acceptJsonTokenRequests']) {
+    'rejectUnknownScopes', 'revocationRevokesGrant', 'acceptJsonTokenRequests', 'botInstalls']) {
     if (typeof settings[key] !== 'boolean') throw new SettingsError(`${key} must be a boolean`);
   }
   for (const key of ['defaultAccount', 'denyLoginHint']) {
@@ -433,6 +440,11 @@ provider.use(async (ctx, next) => {
     const body = ctx.body;
     if (ctx.status === 200 && body && typeof body === 'object') {
       if (!settings.includeExpiresIn) delete body.expires_in;
+      // Discord: the code exchange of a bot install carries the guild the bot was added to.
+      const install = oidc.params?.grant_type === 'authorization_code'
+        ? botInstallOf(oidc.entities.AuthorizationCode?.grantId ?? oidc.entities.Grant?.jti)
+        : undefined;
+      if (install) body.guild = { id: install.guild_id, name: GUILD_NAME };
       if (
         oidc.params?.grant_type === 'refresh_token'
         && !oidc.entities.RotatedRefreshToken
@@ -449,6 +461,8 @@ provider.use(async (ctx, next) => {
     stats.introspection_requests += 1;
   } else if (routeName === 'discovery' && ctx.body && typeof ctx.body === 'object') {
     ctx.body.authorization_response_iss_parameter_supported = settings.issAuthResp;
+  } else if ((routeName === 'resume' || routeName === 'authorization') && ctx.status >= 300 && ctx.status < 400) {
+    await addBotInstallToCallback(ctx);
   }
   if (!settings.issAuthResp && ctx.status >= 300 && ctx.status < 400) {
     const location = ctx.response.get('Location');
@@ -459,6 +473,37 @@ provider.use(async (ctx, next) => {
     }
   }
 });
+
+/** The bot install recorded for a grant by the auto-consent, if any ({ guild_id, permissions }). */
+function botInstallOf(grantId) {
+  const meta = grantId ? grants.get(grantId) : undefined;
+  return meta?.guild_id ? { guild_id: meta.guild_id, permissions: meta.permissions } : undefined;
+}
+
+/** Discord: a successful bot install's callback also carries guild_id and permissions (query or fragment). */
+async function addBotInstallToCallback(ctx) {
+  const location = ctx.response.get('Location');
+  if (!location) return;
+  const target = new URL(location, issuer);
+  if (target.origin === new URL(issuer).origin) return; // an internal hop (interaction), not the callback
+  const inFragment = target.hash.length > 1;
+  const response = new URLSearchParams(inFragment ? target.hash.slice(1) : target.search);
+  const code = response.get('code');
+  if (!code || response.has('error')) return;
+  let grantId = ctx.oidc.entities?.AuthorizationCode?.grantId ?? ctx.oidc.entities?.Grant?.jti;
+  if (!grantId) grantId = (await provider.AuthorizationCode.find(code).catch(() => undefined))?.grantId;
+  const install = botInstallOf(grantId);
+  if (!install) return;
+  if (inFragment) {
+    response.set('guild_id', install.guild_id);
+    response.set('permissions', install.permissions);
+    target.hash = response.toString();
+  } else {
+    target.searchParams.set('guild_id', install.guild_id);
+    target.searchParams.set('permissions', install.permissions);
+  }
+  ctx.set('Location', target.href);
+}
 
 function stripIss(url) {
   url.searchParams.delete('iss');
@@ -685,6 +730,9 @@ async function autoInteraction(req, res, uid) {
   const grantId = await grant.save();
 
   const prompts = new Set(typeof params.prompt === 'string' ? params.prompt.split(' ') : []);
+  // Discord bot install: decided here (per grant), echoed on the callback and in the code exchange.
+  const botInstall = settings.botInstalls && granted.includes('bot');
+  const nonEmpty = (value) => (typeof value === 'string' && value ? value : undefined);
   grants.set(grantId, {
     grant_id: grantId,
     sub: accountId,
@@ -693,6 +741,8 @@ async function autoInteraction(req, res, uid) {
     access_type: params.access_type ?? null,
     prompt: params.prompt ?? null,
     offline: params.access_type === 'offline' && prompts.has('consent'),
+    guild_id: botInstall ? (nonEmpty(params.guild_id) ?? DEFAULT_GUILD_ID) : null,
+    permissions: botInstall ? (nonEmpty(params.permissions) ?? '0') : null,
     created_at: new Date().toISOString(),
   });
   stats.authorizations.granted += 1;

@@ -38,6 +38,12 @@ export interface OAuthServerRuntimeSettings {
   acceptJsonTokenRequests: boolean;
   defaultAccount: string;
   denyLoginHint: string;
+  /**
+   * Discord-style bot installs (default true for discord, else false): an authorization whose granted scope includes
+   * `bot` gets `guild_id` (the requested one, else "100200300400500600") and `permissions` (as requested, else "0")
+   * on the callback, and `guild: { id, name: "Local Guild" }` in its authorization_code token response.
+   */
+  botInstalls: boolean;
 }
 
 export interface OAuthServerConfig extends Partial<OAuthServerRuntimeSettings> {
@@ -120,6 +126,9 @@ export interface GrantInfo {
   prompt: string | null;
   /** google: whether this authorization asked for access_type=offline and prompt=consent. */
   offline: boolean;
+  /** Bot installs only (botInstalls and scope `bot`), else null. */
+  guild_id: string | null;
+  permissions: string | null;
   created_at: string;
   revoked_at?: string;
   active: boolean;
