@@ -3,3 +3,4 @@ export * from './events/streams';
 export * from './events/lifecycle-events';
 export * from './events/event-envelope';
 export * from './messages';
+export * from './audit';

@@ -28,6 +28,11 @@ export class TenantCreated {
   @IsString() @MaxLength(200) name: string;
 }
 
+/** The tenant's data keys were destroyed (crypto-shredding): its secrets are unreadable, its connections erased. */
+export class TenantErased {
+  @Matches(TENANT_ID_PATTERN) tenantId: string;
+}
+
 export class ApiKeyIssued {
   @Matches(TENANT_ID_PATTERN) tenantId: string;
   @Matches(/^[A-Za-z0-9]{8,32}$/) keyId: string;
@@ -131,6 +136,7 @@ export class Disconnected {
 /** Every event type with its current schema version and its data class: the single registry of contracts. */
 export const EVENT_SCHEMAS = {
   TenantCreated: { schemaVersion: 1, data: TenantCreated },
+  TenantErased: { schemaVersion: 1, data: TenantErased },
   ApiKeyIssued: { schemaVersion: 1, data: ApiKeyIssued },
   ApiKeyRevoked: { schemaVersion: 1, data: ApiKeyRevoked },
   IntegrationRegistered: { schemaVersion: 1, data: IntegrationRegistered },

@@ -11,6 +11,15 @@ import {
   StoreTenantSecretReply,
   StoreTenantSecretRequest,
 } from './vault.messages';
+import {
+  EraseTenantReply,
+  EraseTenantRequest,
+  RewrapStatusReply,
+  RewrapStatusRequest,
+  RotateTenantKeyReply,
+  RotateTenantKeyRequest,
+  StartRewrapRequest,
+} from './vault-keys.messages';
 import { AuthenticateApiKeyReply, AuthenticateApiKeyRequest, GetIntegrationReply, GetIntegrationRequest } from './query.messages';
 import { RefreshConnectionReply, RefreshConnectionRequest } from './refresher.messages';
 
@@ -25,6 +34,10 @@ export const Rpc = {
   vaultStoreTenantSecret: { subject: 'authpipe.vault.secret.store', request: StoreTenantSecretRequest, reply: {} as StoreTenantSecretReply },
   vaultReadTenantSecret: { subject: 'authpipe.vault.secret.read', request: ReadTenantSecretRequest, reply: {} as ReadTenantSecretReply },
   vaultEraseTenantSecret: { subject: 'authpipe.vault.secret.erase', request: EraseTenantSecretRequest, reply: {} as EraseReply },
+  vaultRotateTenantKey: { subject: 'authpipe.vault.keys.rotate-tenant', request: RotateTenantKeyRequest, reply: {} as RotateTenantKeyReply },
+  vaultStartRewrap: { subject: 'authpipe.vault.keys.rewrap.start', request: StartRewrapRequest, reply: {} as RewrapStatusReply },
+  vaultRewrapStatus: { subject: 'authpipe.vault.keys.rewrap.status', request: RewrapStatusRequest, reply: {} as RewrapStatusReply },
+  vaultEraseTenant: { subject: 'authpipe.vault.tenant.erase', request: EraseTenantRequest, reply: {} as EraseTenantReply },
   queryAuthenticateApiKey: { subject: 'authpipe.query.api-key.authenticate', request: AuthenticateApiKeyRequest, reply: {} as AuthenticateApiKeyReply },
   queryGetIntegration: { subject: 'authpipe.query.integration.get', request: GetIntegrationRequest, reply: {} as GetIntegrationReply },
   refresherRefresh: { subject: 'authpipe.refresher.refresh', request: RefreshConnectionRequest, reply: {} as RefreshConnectionReply },
