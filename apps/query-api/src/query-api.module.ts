@@ -13,7 +13,10 @@ import { ProvidersController } from './providers/providers.controller';
 import { QueryApiConfig } from './query-api.config';
 import { EVENT_WRITER, PROJECTOR } from './query-api.tokens';
 import { QueryRpcController } from './query.rpc-controller';
+import { AuditController } from './audit/audit.controller';
+import { JetStreamAuditLog } from './audit/jetstream-audit-log';
 import { AdminController } from './tenants/admin.controller';
+import { VaultAdminController } from './tenants/vault-admin.controller';
 import { ReadModelApiKeyAuthenticator } from './tenants/read-model-api-key.authenticator';
 import { TenantCommands } from './tenants/tenant-commands.service';
 
@@ -24,6 +27,8 @@ export class QueryApiModule implements NestModule {
       module: QueryApiModule,
       controllers: [
         AdminController,
+        VaultAdminController,
+        AuditController,
         ProvidersController,
         IntegrationsController,
         ConnectionsController,
@@ -55,6 +60,7 @@ export class QueryApiModule implements NestModule {
         { provide: API_KEY_AUTHENTICATOR, useExisting: ReadModelApiKeyAuthenticator },
         TenantCommands,
         CredentialsService,
+        JetStreamAuditLog,
       ],
     };
   }

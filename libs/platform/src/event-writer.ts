@@ -20,6 +20,11 @@ export class EventWriter {
     private readonly clock: Clock,
   ) {}
 
+  /** The history of one stream (to check a precondition before a side effect). */
+  readStream(streamId: string): Promise<RecordedEvent[]> {
+    return this.store.readStream(streamId);
+  }
+
   async decideAndAppend(
     streamId: string,
     decide: (history: RecordedEvent[]) => AuthpipeEvent[],

@@ -85,7 +85,18 @@ function secretLikeFields(value: unknown, path = ''): string[] {
   ]);
 }
 
+const tenantErased = (position: number, minute: number) => recorded({ type: 'TenantErased', data: { tenantId } }, position, minute);
+
 describe('ConnectionsProjection', () => {
+  it('given an erased tenant, its connections read as erased, and applying it again changes nothing', async () => {
+    const erasure = tenantErased(2, 5);
+    const { store, when } = given(connected(1, 0));
+    const { connection } = await when(erasure);
+    const erased = await connection();
+    expect(erased).toMatchObject({ status: 'erased', revocationReason: 'erased', revokedAt: at(5) });
+    await projection.apply(erasure, store);
+    expect(await connection()).toEqual(erased);
+  });
   it('given Connected, Refreshed and Revoked, the connection reads as revoked with the refreshed credential facts', async () => {
     const history = [connected(1, 0), refreshed(2, 50, 2), revoked(3, 55)];
     const { connection } = await given().when(...history);

@@ -95,6 +95,11 @@ export class ConnectionsProjection implements Projection {
           { upsert: false },
         );
         return;
+      case 'TenantErased':
+        for (const connection of await connections.find({ tenantId: event.data.tenantId })) {
+          await applyOnce(connections, connection._id, event, { $set: { status: 'erased', revokedAt: at, revocationReason: 'erased', updatedAt: at } }, { upsert: false });
+        }
+        return;
       case 'Disconnected':
         await applyOnce(connections, event.data.connectionId, event, { $set: { status: 'disconnected', updatedAt: at } }, { upsert: false });
         return;

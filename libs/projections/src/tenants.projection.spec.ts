@@ -66,13 +66,27 @@ function secretLikeFields(value: unknown, path = ''): string[] {
   ]);
 }
 
+const tenantErased = (position: number, minute: number) => recorded({ type: 'TenantErased', data: { tenantId } }, position, minute);
+
 describe('TenantsProjection', () => {
+  it('given an erased tenant, its keys stop authenticating and its integrations are gone; applying it again changes nothing', async () => {
+    const erasure = tenantErased(4, 3);
+    const world = given(tenantCreated(1, 0), apiKeyIssued(2, 1), integrationRegistered(3, 2));
+    const { all } = await world.when(erasure);
+    const after = await all();
+    expect(after[TENANTS][0]).toMatchObject({ status: 'erased', erasedAt: at(3) });
+    expect(after[API_KEYS][0]).toMatchObject({ status: 'revoked' });
+    expect(after[INTEGRATIONS][0]).toMatchObject({ status: 'removed' });
+    await world.when(erasure);
+    expect(await all()).toEqual(after);
+  });
+
   it('given a tenant, an API key and an integration, each reads as its events say', async () => {
     const history = [tenantCreated(1, 0), apiKeyIssued(2, 1), integrationRegistered(3, 2)];
     const { all } = await given().when(...history);
 
     expect(await all()).toStrictEqual({
-      [TENANTS]: [{ _id: tenantId, name: 'Acme', createdAt: at(0), lastPosition: 1, lastEventId: history[0].eventId }],
+      [TENANTS]: [{ _id: tenantId, name: 'Acme', status: 'active', createdAt: at(0), lastPosition: 1, lastEventId: history[0].eventId }],
       [API_KEYS]: [
         {
           _id: keyId,

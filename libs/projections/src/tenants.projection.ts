@@ -46,8 +46,20 @@ export class TenantsProjection implements Projection {
     const at = event.metadata.occurredAt;
     switch (event.type) {
       case 'TenantCreated':
-        await applyOnce(store.collection(TENANTS), event.data.tenantId, event, { $set: { name: event.data.name, createdAt: at } }, { upsert: true });
+        await applyOnce(store.collection(TENANTS), event.data.tenantId, event, { $set: { name: event.data.name, status: 'active', createdAt: at } }, { upsert: true });
         return;
+      case 'TenantErased': {
+        // Erasure ends everything the tenant had: its keys stop authenticating, its integrations are gone.
+        const tenantId = event.data.tenantId;
+        await applyOnce(store.collection(TENANTS), tenantId, event, { $set: { status: 'erased', erasedAt: at } }, { upsert: false });
+        for (const key of await store.collection<ApiKeyView>(API_KEYS).find({ tenantId })) {
+          await applyOnce(store.collection(API_KEYS), key._id, event, { $set: { status: 'revoked' } }, { upsert: false });
+        }
+        for (const integration of await store.collection<IntegrationView>(INTEGRATIONS).find({ tenantId })) {
+          await applyOnce(store.collection(INTEGRATIONS), integration._id, event, { $set: { status: 'removed', updatedAt: at } }, { upsert: false });
+        }
+        return;
+      }
       case 'ApiKeyIssued': {
         const d = event.data;
         await applyOnce(

@@ -1,4 +1,5 @@
-import { Body, Controller, HttpCode, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import type { Request } from 'express';
 import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
 import { TENANT_ID_PATTERN } from '@authpipe/contracts';
@@ -19,7 +20,10 @@ export class IssueApiKeyBody {
 @Controller('v1/admin/tenants')
 @UseGuards(AdminGuard)
 export class AdminController {
-  constructor(private readonly tenants: TenantCommands) {}
+  constructor(
+    private readonly tenants: TenantCommands,
+    @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
+  ) {}
 
   @Post()
   @HttpCode(201)
@@ -27,10 +31,29 @@ export class AdminController {
     return this.tenants.createTenant(body.tenantId, body.name, correlationIdOf(req));
   }
 
+  /** Crypto-shred a tenant: its data keys are destroyed, its connections erased, its API keys revoked. */
+  @Delete(':tenantId')
+  erase(@Param('tenantId') tenantId: string, @Req() req: Request) {
+    this.checkTenantId(tenantId);
+    return this.tenants.eraseTenant(tenantId, correlationIdOf(req));
+  }
+
+  /** A new data key version for the tenant; older versions keep decrypting until the rewrap moves them. */
+  @Post(':tenantId/rotate-key')
+  @HttpCode(200)
+  rotateKey(@Param('tenantId') tenantId: string, @Req() req: Request) {
+    this.checkTenantId(tenantId);
+    return this.rpc.request('vaultRotateTenantKey', { tenantId, correlationId: correlationIdOf(req) });
+  }
+
   @Post(':tenantId/api-keys')
   @HttpCode(201)
   issueKey(@Param('tenantId') tenantId: string, @Body() body: IssueApiKeyBody, @Req() req: Request) {
-    if (!TENANT_ID_PATTERN.test(tenantId)) throw Problems.invalidRequest([{ field: 'tenantId', message: 'is not a tenant id' }]);
+    this.checkTenantId(tenantId);
     return this.tenants.issueApiKey(tenantId, body.label ?? 'default', correlationIdOf(req));
+  }
+
+  private checkTenantId(tenantId: string): void {
+    if (!TENANT_ID_PATTERN.test(tenantId)) throw Problems.invalidRequest([{ field: 'tenantId', message: 'is not a tenant id' }]);
   }
 }

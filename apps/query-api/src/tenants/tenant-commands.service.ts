@@ -1,16 +1,18 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { tenantStream } from '@authpipe/contracts';
 import { generateApiKey, Problems } from '@authpipe/http';
+import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { EventWriter } from '@authpipe/platform';
 import { ProjectionRunner } from '../projection.runner';
 import { EVENT_WRITER } from '../query-api.tokens';
-import { createTenant, issueApiKey, TenantRuleError } from './tenant-decisions';
+import { createTenant, eraseTenant, issueApiKey, TenantRuleError } from './tenant-decisions';
 
 /** Operator commands on tenants. Each waits until its event is projected, so the caller can use the result at once. */
 @Injectable()
 export class TenantCommands {
   constructor(
     @Inject(EVENT_WRITER) private readonly events: EventWriter,
+    @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
     private readonly projections: ProjectionRunner,
   ) {}
 
@@ -28,6 +30,22 @@ export class TenantCommands {
     );
     await this.projections.waitFor(position);
     return { keyId, apiKey: key, label };
+  }
+
+  /**
+   * Crypto-shredding: vault destroys the tenant's data keys first (from then on nothing of the tenant decrypts,
+   * wherever it is kept), then TenantErased marks its connections erased and revokes its API keys. Both steps are
+   * idempotent, so a failed call is simply repeated.
+   */
+  async eraseTenant(tenantId: string, correlationId: string): Promise<{ tenantId: string; erasedAt: string }> {
+    await this.run(async () => {
+      const history = await this.events.readStream(tenantStream(tenantId));
+      if (!history.some((e) => e.type === 'TenantCreated')) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
+    });
+    const { erasedAt } = await this.rpc.request('vaultEraseTenant', { tenantId, correlationId }, { timeoutMs: 30_000 });
+    const { position } = await this.run(() => this.events.decideAndAppend(tenantStream(tenantId), (h) => eraseTenant(h, tenantId), { correlationId }));
+    await this.projections.waitFor(position);
+    return { tenantId, erasedAt };
   }
 
   private async run<T>(command: () => Promise<T>): Promise<T> {

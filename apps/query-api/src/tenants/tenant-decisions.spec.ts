@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '@authpipe/contracts';
-import { createTenant, issueApiKey, removeIntegration, TenantRuleError } from './tenant-decisions';
+import { createTenant, eraseTenant, issueApiKey, removeIntegration, TenantRuleError } from './tenant-decisions';
 
 const created = { type: 'TenantCreated', data: { tenantId: 'org_acme', name: 'Acme' } } as unknown as RecordedEvent;
 
@@ -24,5 +24,14 @@ describe('tenant decisions', () => {
     expect(removeIntegration([created, registered], 'org_acme', 'gmail')).toEqual([{ type: 'IntegrationRemoved', data: { tenantId: 'org_acme', provider: 'gmail' } }]);
     expect(removeIntegration([created, registered, removed], 'org_acme', 'gmail')).toEqual([]);
     expect(() => removeIntegration([created, registered], 'org_acme', 'discord')).toThrow(expect.objectContaining({ code: 'INTEGRATION_NOT_FOUND' }));
+  });
+
+  it('erases a tenant once; an erased tenant takes no new keys', () => {
+    const erasedEvent = { type: 'TenantErased', data: { tenantId: 'org_acme' } } as unknown as RecordedEvent;
+    expect(eraseTenant([created], 'org_acme')).toEqual([{ type: 'TenantErased', data: { tenantId: 'org_acme' } }]);
+    expect(eraseTenant([created, erasedEvent], 'org_acme')).toEqual([]);
+    expect(() => eraseTenant([], 'org_acme')).toThrow(expect.objectContaining({ code: 'TENANT_NOT_FOUND' }));
+    const key = { keyId: 'abcdefghijkl', keyHash: 'f'.repeat(64), label: 'x' };
+    expect(() => issueApiKey([created, erasedEvent], 'org_acme', key)).toThrow(expect.objectContaining({ code: 'TENANT_NOT_FOUND' }));
   });
 });

@@ -12,6 +12,13 @@ export class TenantRuleError extends Error {
 }
 
 const exists = (history: RecordedEvent[]): boolean => history.some((e) => e.type === 'TenantCreated');
+const erased = (history: RecordedEvent[]): boolean => history.some((e) => e.type === 'TenantErased');
+
+/** Record that a tenant's keys were destroyed; erasing an erased tenant decides nothing. */
+export function eraseTenant(history: RecordedEvent[], tenantId: string): AuthpipeEvent[] {
+  if (!exists(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
+  return erased(history) ? [] : [{ type: 'TenantErased', data: { tenantId } }];
+}
 
 export function createTenant(history: RecordedEvent[], tenantId: string, name: string): AuthpipeEvent[] {
   if (exists(history)) throw new TenantRuleError('TENANT_EXISTS', `tenant ${tenantId} already exists`);
@@ -19,7 +26,7 @@ export function createTenant(history: RecordedEvent[], tenantId: string, name: s
 }
 
 export function issueApiKey(history: RecordedEvent[], tenantId: string, key: { keyId: string; keyHash: string; label: string }): AuthpipeEvent[] {
-  if (!exists(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
+  if (!exists(history) || erased(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
   return [{ type: 'ApiKeyIssued', data: { tenantId, ...key } }];
 }
 
@@ -27,7 +34,7 @@ export function registerIntegration(
   history: RecordedEvent[],
   integration: { tenantId: string; provider: string; clientId: string; scopes: string[]; vaultVersion: number },
 ): AuthpipeEvent[] {
-  if (!exists(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${integration.tenantId}`);
+  if (!exists(history) || erased(history)) throw new TenantRuleError('TENANT_NOT_FOUND', `no tenant ${integration.tenantId}`);
   return [{ type: 'IntegrationRegistered', data: integration }];
 }
 
