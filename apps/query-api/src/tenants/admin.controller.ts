@@ -1,4 +1,7 @@
-import { Body, Controller, Delete, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
+import { CONNECTIONS, TENANTS, TenantView } from '@authpipe/projections';
+import { READ_MODELS } from '@authpipe/platform';
+import type { ReadModelStore } from '@authpipe/read-models';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import type { Request } from 'express';
 import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
@@ -23,12 +26,26 @@ export class AdminController {
   constructor(
     private readonly tenants: TenantCommands,
     @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
+    @Inject(READ_MODELS) private readonly store: ReadModelStore,
   ) {}
 
   @Post()
   @HttpCode(201)
   create(@Body() body: CreateTenantBody, @Req() req: Request) {
     return this.tenants.createTenant(body.tenantId, body.name, correlationIdOf(req));
+  }
+
+  /** A tenant as the operator sees it: status and its connections counted by status. */
+  @Get(':tenantId')
+  async get(@Param('tenantId') tenantId: string) {
+    this.checkTenantId(tenantId);
+    const tenant = await this.store.collection<TenantView>(TENANTS).findOne({ _id: tenantId });
+    if (!tenant) throw Problems.notFound('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
+    const connections: Record<string, number> = {};
+    for (const status of ['connected', 'revoked', 'disconnected', 'erased']) {
+      connections[status] = await this.store.collection(CONNECTIONS).countDocuments({ tenantId, status });
+    }
+    return { tenantId, name: tenant.name, status: tenant.status, createdAt: tenant.createdAt, ...(tenant.erasedAt ? { erasedAt: tenant.erasedAt } : {}), connections };
   }
 
   /** Crypto-shred a tenant: its data keys are destroyed, its connections erased, its API keys revoked. */
