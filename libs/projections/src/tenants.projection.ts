@@ -10,7 +10,9 @@ export const INTEGRATIONS = 'integrations';
 export type TenantView = {
   _id: string;
   name: string;
+  status: 'active' | 'erased';
   createdAt: string;
+  erasedAt?: string;
 }
 
 /** An API key as stored: only the SHA-256 of its secret part. */
