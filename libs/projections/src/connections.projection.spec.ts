@@ -87,7 +87,20 @@ function secretLikeFields(value: unknown, path = ''): string[] {
 
 const tenantErased = (position: number, minute: number) => recorded({ type: 'TenantErased', data: { tenantId } }, position, minute);
 
+const degraded = (position: number, minute: number) =>
+  recorded({ type: 'Degraded', data: { connectionId, tenantId, provider, consecutiveFailures: 3, lastFailure: '503' } }, position, minute);
+const recovered = (position: number, minute: number) => recorded({ type: 'Recovered', data: { connectionId, tenantId, provider } }, position, minute);
+
 describe('ConnectionsProjection', () => {
+  it('given Degraded then Recovered, health follows the probes', async () => {
+    const { connection, } = await given(connected(1, 0)).when(degraded(2, 10));
+    expect(await connection()).toMatchObject({ health: 'degraded', degradedAt: at(10), status: 'connected' });
+    const back = await given(connected(1, 0), degraded(2, 10)).when(recovered(3, 20));
+    const healed = await back.connection();
+    expect(healed).toMatchObject({ health: 'healthy' });
+    expect(healed).not.toHaveProperty('degradedAt');
+  });
+
   it('given an erased tenant, its connections read as erased, and applying it again changes nothing', async () => {
     const erasure = tenantErased(2, 5);
     const { store, when } = given(connected(1, 0));
@@ -110,6 +123,7 @@ describe('ConnectionsProjection', () => {
       scopes: ['https://www.googleapis.com/auth/gmail.readonly'],
       expiresAt: at(110),
       metadata: {},
+      health: 'healthy',
       refreshable: true,
       credentialVersion: 2,
       connectedAt: at(0),

@@ -25,6 +25,9 @@ export type ConnectionView = {
   lastRefreshFailure?: { failure: string; at: string; willRetry: boolean };
   revokedAt?: string;
   revocationReason?: string;
+  /** From probes: `degraded` after repeated transient failures, back to `healthy` on recovery. */
+  health: 'healthy' | 'degraded';
+  degradedAt?: string;
   updatedAt: string;
   lastPosition: number;
   lastEventId: string;
@@ -56,10 +59,11 @@ export class ConnectionsProjection implements Projection {
               refreshable: d.refreshable,
               credentialVersion: d.credentialVersion,
               metadata: d.metadata ?? {},
+              health: 'healthy',
               connectedAt: at,
               updatedAt: at,
             },
-            $unset: { revokedAt: '', revocationReason: '', lastRefreshFailure: '' },
+            $unset: { revokedAt: '', revocationReason: '', lastRefreshFailure: '', degradedAt: '' },
           },
           { upsert: true },
         );
@@ -94,6 +98,12 @@ export class ConnectionsProjection implements Projection {
           { $set: { status: event.data.reason === 'erased' ? 'erased' : 'revoked', revokedAt: at, revocationReason: event.data.reason, updatedAt: at } },
           { upsert: false },
         );
+        return;
+      case 'Degraded':
+        await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'degraded', degradedAt: at, updatedAt: at } }, { upsert: false });
+        return;
+      case 'Recovered':
+        await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'healthy', updatedAt: at }, $unset: { degradedAt: '' } }, { upsert: false });
         return;
       case 'TenantErased':
         for (const connection of await connections.find({ tenantId: event.data.tenantId })) {

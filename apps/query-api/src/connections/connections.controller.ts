@@ -18,6 +18,7 @@ export const connectionView = (c: ConnectionView) => ({
   provider: c.provider,
   userId: c.userId,
   status: c.status,
+  health: c.health ?? 'healthy',
   scopes: c.scopes,
   expiresAt: c.expiresAt,
   refreshable: c.refreshable,

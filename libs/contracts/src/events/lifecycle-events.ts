@@ -117,7 +117,7 @@ export class RefreshFailed {
   @IsInt() @Min(1) attempt: number;
 }
 
-export const REVOCATION_REASONS = ['invalid_grant', 'probe_unauthorized', 'provider_revoked', 'erased'] as const;
+export const REVOCATION_REASONS = ['invalid_grant', 'probe_unauthorized', 'provider_revoked', 'expired', 'erased'] as const;
 
 export class Revoked {
   @Matches(CONNECTION_ID_PATTERN) connectionId: string;
@@ -125,6 +125,23 @@ export class Revoked {
   @Matches(PROVIDER_KEY_PATTERN) provider: string;
   @IsIn(REVOCATION_REASONS) reason: (typeof REVOCATION_REASONS)[number];
   @IsIn(['refresher', 'health-monitor', 'query-api', 'vault']) detectedBy: string;
+}
+
+/** Probes failed transiently this many times in a row: the connection may not work for now. */
+export class Degraded {
+  @Matches(CONNECTION_ID_PATTERN) connectionId: string;
+  @Matches(TENANT_ID_PATTERN) tenantId: string;
+  @Matches(PROVIDER_KEY_PATTERN) provider: string;
+  @IsInt() @Min(1) consecutiveFailures: number;
+  /** The last failure: an HTTP status or `network_error`. */
+  @Matches(/^(\d{3}|network_error|timeout)$/) lastFailure: string;
+}
+
+/** A degraded connection answered a probe successfully again. */
+export class Recovered {
+  @Matches(CONNECTION_ID_PATTERN) connectionId: string;
+  @Matches(TENANT_ID_PATTERN) tenantId: string;
+  @Matches(PROVIDER_KEY_PATTERN) provider: string;
 }
 
 export class Disconnected {
@@ -146,6 +163,8 @@ export const EVENT_SCHEMAS = {
   Refreshed: { schemaVersion: 1, data: Refreshed },
   RefreshFailed: { schemaVersion: 1, data: RefreshFailed },
   Revoked: { schemaVersion: 1, data: Revoked },
+  Degraded: { schemaVersion: 1, data: Degraded },
+  Recovered: { schemaVersion: 1, data: Recovered },
   Disconnected: { schemaVersion: 1, data: Disconnected },
 } as const;
 
