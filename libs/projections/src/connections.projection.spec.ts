@@ -127,6 +127,7 @@ describe('ConnectionsProjection', () => {
       refreshable: true,
       credentialVersion: 2,
       connectedAt: at(0),
+      firstConnectedAt: at(0),
       lastRefreshedAt: at(50),
       revokedAt: at(55),
       revocationReason: 'invalid_grant',

@@ -21,6 +21,8 @@ export type ConnectionView = {
   /** Non-secret facts from the provider (Discord: guild_id, permissions). */
   metadata?: Record<string, string>;
   connectedAt: string;
+  /** When the connection first appeared; never changes (a stable sort key). */
+  firstConnectedAt: string;
   lastRefreshedAt?: string;
   lastRefreshFailure?: { failure: string; at: string; willRetry: boolean };
   revokedAt?: string;
@@ -63,6 +65,7 @@ export class ConnectionsProjection implements Projection {
               connectedAt: at,
               updatedAt: at,
             },
+            $setOnInsert: { firstConnectedAt: at },
             $unset: { revokedAt: '', revocationReason: '', lastRefreshFailure: '', degradedAt: '' },
           },
           { upsert: true },
