@@ -5,6 +5,7 @@ import { ConnectionsProjection, Projector, TenantsProjection } from '@authpipe/p
 import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, platformProviders, READ_MODELS } from '@authpipe/platform';
 import { InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { ConnectionsController } from './connections/connections.controller';
+import { DisconnectService } from './connections/disconnect.service';
 import { CredentialsController } from './credentials/credentials.controller';
 import { CredentialsService } from './credentials/credentials.service';
 import { IntegrationsController } from './integrations/integrations.controller';
@@ -60,6 +61,7 @@ export class QueryApiModule implements NestModule {
         { provide: API_KEY_AUTHENTICATOR, useExisting: ReadModelApiKeyAuthenticator },
         TenantCommands,
         CredentialsService,
+        DisconnectService,
         JetStreamAuditLog,
       ],
     };
