@@ -1,7 +1,7 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
 import type { EventStore } from '@authpipe/event-store';
 import { API_KEY_AUTHENTICATOR, correlationMiddleware } from '@authpipe/http';
-import { ConnectionsProjection, Projector, TenantsProjection } from '@authpipe/projections';
+import { ConnectionsProjection, Projector, TenantActivityProjection, TenantsProjection } from '@authpipe/projections';
 import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, platformProviders, READ_MODELS } from '@authpipe/platform';
 import { InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { ConnectionsController } from './connections/connections.controller';
@@ -9,6 +9,7 @@ import { DisconnectService } from './connections/disconnect.service';
 import { CredentialsController } from './credentials/credentials.controller';
 import { CredentialsService } from './credentials/credentials.service';
 import { IntegrationsController } from './integrations/integrations.controller';
+import { OverviewController } from './overview/overview.controller';
 import { ProjectionRunner } from './projection.runner';
 import { ProvidersController } from './providers/providers.controller';
 import { QueryApiConfig } from './query-api.config';
@@ -34,6 +35,7 @@ export class QueryApiModule implements NestModule {
         IntegrationsController,
         ConnectionsController,
         CredentialsController,
+        OverviewController,
         QueryRpcController,
         healthController('query-api'),
       ],
@@ -49,7 +51,7 @@ export class QueryApiModule implements NestModule {
           provide: PROJECTOR,
           inject: [EVENT_STORE, READ_MODELS],
           useFactory: (events: EventStore, store: ReadModelStore) =>
-            new Projector('query-api', events, store, [new TenantsProjection(), new ConnectionsProjection()]),
+            new Projector('query-api', events, store, [new TenantsProjection(), new ConnectionsProjection(), new TenantActivityProjection()]),
         },
         {
           provide: EVENT_WRITER,

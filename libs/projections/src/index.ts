@@ -3,3 +3,4 @@ export * from './apply-once';
 export * from './connections.projection';
 export * from './tenants.projection';
 export * from './projector';
+export * from './tenant-activity.projection';
