@@ -1,18 +1,24 @@
-import { classifyProbe, probeOffsetMs } from './probe-outcome';
+import { classifyProbe, failureOf } from './probe-outcome';
 
 describe('probe classification', () => {
-  it('treats the provider revoked statuses as revoked', () => {
+  it("treats the provider's revoked statuses as revoked, and only those", () => {
     expect(classifyProbe(401, [401])).toBe('revoked');
-    expect(classifyProbe(200, [401])).toBe('healthy');
-    expect(classifyProbe(503, [401])).toBe('transient');
-    expect(classifyProbe(429, [401])).toBe('transient');
-    expect(classifyProbe('network_error', [401])).toBe('transient');
+    expect(classifyProbe(403, [401, 403])).toBe('revoked');
+    expect(classifyProbe(403, [401])).toBe('transient');
   });
 
-  it('spreads connections over the interval, stably', () => {
-    const offsets = ['con_a', 'con_b', 'con_c', 'con_d'].map((id) => probeOffsetMs(id, 60_000));
-    expect(new Set(offsets).size).toBe(4);
-    expect(probeOffsetMs('con_a', 60_000)).toBe(offsets[0]);
-    offsets.forEach((o) => expect(o).toBeLessThan(60_000));
+  it('treats 2xx as healthy', () => {
+    expect(classifyProbe(200, [401])).toBe('healthy');
+    expect(classifyProbe(204, [401])).toBe('healthy');
+  });
+
+  it('treats 5xx, 429, network errors and timeouts as transient', () => {
+    for (const answer of [500, 502, 503, 504, 429, 'network_error', 'timeout'] as const) expect(classifyProbe(answer, [401])).toBe('transient');
+  });
+
+  it('records failures as Degraded expects them', () => {
+    expect(failureOf(503)).toBe('503');
+    expect(failureOf('timeout')).toBe('timeout');
+    expect(failureOf('network_error')).toBe('network_error');
   });
 });

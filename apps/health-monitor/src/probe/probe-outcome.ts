@@ -1,16 +1,19 @@
-/** How a probe answer is classified: only the provider's "revoked" statuses are terminal. */
+/** What a probe request got back: an HTTP status, or no answer at all. */
+export type ProbeAnswer = number | 'network_error' | 'timeout';
+
+/**
+ * How a probe answer is classified. Only the provider's revoked statuses (from the catalog) are terminal. 5xx, 429,
+ * network errors and timeouts are transient; so is any other unexpected status, because a status the catalog does
+ * not name is no proof that the user's grant is gone.
+ */
 export type ProbeOutcome = 'healthy' | 'revoked' | 'transient';
 
-export function classifyProbe(status: number | 'network_error', revokedStatuses: number[]): ProbeOutcome {
-  if (status === 'network_error') return 'transient';
-  if (revokedStatuses.includes(status)) return 'revoked';
-  if (status >= 200 && status < 300) return 'healthy';
+export function classifyProbe(answer: ProbeAnswer, revokedStatuses: readonly number[]): ProbeOutcome {
+  if (typeof answer !== 'number') return 'transient';
+  if (revokedStatuses.includes(answer)) return 'revoked';
+  if (answer >= 200 && answer < 300) return 'healthy';
   return 'transient';
 }
 
-/** Offset of a connection inside the probe interval, stable per connection, so probes do not all fire at once. */
-export function probeOffsetMs(connectionId: string, intervalMs: number): number {
-  let hash = 0;
-  for (const char of connectionId) hash = (hash * 31 + char.charCodeAt(0)) >>> 0;
-  return hash % intervalMs;
-}
+/** How a failed answer is recorded on Degraded (`lastFailure`). */
+export const failureOf = (answer: ProbeAnswer): string => String(answer);

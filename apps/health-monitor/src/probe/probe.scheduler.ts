@@ -1,24 +1,56 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { connectionStream } from '@authpipe/contracts';
+import { BeforeApplicationShutdown, Inject, Injectable, Logger, OnApplicationBootstrap } from '@nestjs/common';
+import { AuthpipeEvent, connectionStream, ReadCredentialReply, RecordedEvent } from '@authpipe/contracts';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { CONNECTIONS, ConnectionView, Projector } from '@authpipe/projections';
-import { CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
+import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
 import { ProviderCatalog } from '@authpipe/providers';
 import type { ReadModelStore } from '@authpipe/read-models';
+import {
+  ConnectionRef,
+  countFailures,
+  decideExpired,
+  decideOnProbe,
+  HealthSettings,
+  planProbe,
+  ProbeResult,
+  stateFromHistory,
+  stateFromView,
+} from '../health/health-decisions';
 import { HealthMonitorConfig } from '../health-monitor.config';
 import { EVENT_WRITER, MONITOR_PROJECTOR, MONITOR_STORE } from '../health-monitor.tokens';
-import { classifyProbe, probeOffsetMs } from './probe-outcome';
+import { KeyedConcurrencyLimiter } from './concurrency-limiter';
+import { classifyProbe, failureOf } from './probe-outcome';
+import { nextProbeAt } from './probe-schedule';
+import { callProbe } from './provider-probe';
+
+/** How often the list of active connections is re-read to arm new connections and drop ended ones (at most). */
+const RECONCILE_EVERY_MS = 30_000;
+/** A token expiring sooner than this is not probed: it could expire in flight and its 401 look like a revocation. */
+const EXPIRY_SKEW_MS = 60_000;
 
 /**
- * Probes every connected connection once per interval at a stable offset, so probes spread over the interval.
- * A probe answered with one of the provider's revoked statuses appends Revoked. The monitor keeps its own view of
- * which connections are active by projecting the lifecycle events.
+ * Probes every active connection once per interval, each at its own stable slot (probe-schedule.ts), with at most
+ * PROBE_CONCURRENCY_PER_PROVIDER probes running against one provider. What a probe means is decided by the pure
+ * functions in health/health-decisions.ts; this class only does the I/O around them.
+ *
+ * Consecutive transient failures are counted in memory per connection: a restart starts counting again, so after
+ * a restart Degraded comes at the earliest PROBE_DEGRADED_AFTER probes later. Whether a connection is degraded is
+ * not in memory: it comes from the history, so Degraded is never appended twice and Recovered survives restarts.
  */
 @Injectable()
-export class ProbeScheduler implements OnApplicationBootstrap, OnApplicationShutdown {
+export class ProbeScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly logger = new Logger(ProbeScheduler.name);
+  private readonly intervalMs: number;
+  private readonly settings: HealthSettings;
+  private readonly limiter: KeyedConcurrencyLimiter;
+  /** The next probe of each active connection. */
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private tick?: NodeJS.Timeout;
+  /** Transient failures in a row per connection (in memory only). */
+  private readonly failures = new Map<string, number>();
+  /** Probes queued or running, so that a slow provider never gets a second probe of one connection at once. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+  private reconcileTimer?: NodeJS.Timeout;
+  private stopping = false;
 
   constructor(
     @Inject(CONFIG) private readonly config: HealthMonitorConfig,
@@ -27,74 +59,156 @@ export class ProbeScheduler implements OnApplicationBootstrap, OnApplicationShut
     @Inject(EVENT_WRITER) private readonly events: EventWriter,
     @Inject(MONITOR_PROJECTOR) private readonly projector: Projector,
     @Inject(MONITOR_STORE) private readonly store: ReadModelStore,
-  ) {}
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {
+    this.intervalMs = config.PROBE_INTERVAL_SECONDS * 1000;
+    this.limiter = new KeyedConcurrencyLimiter(config.PROBE_CONCURRENCY_PER_PROVIDER);
+    this.settings = {
+      degradedAfter: config.PROBE_DEGRADED_AFTER,
+      refreshGraceMs: config.PROBE_EXPIRED_REFRESH_GRACE_SECONDS * 1000,
+      expirySkewMs: EXPIRY_SKEW_MS,
+    };
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     await this.projector.start();
-    const intervalMs = this.config.PROBE_INTERVAL_SECONDS * 1000;
-    // Every interval, schedule each active connection at its own offset inside the next interval.
-    const plan = () => void this.planInterval(intervalMs).catch((err: Error) => this.logger.error(`planning probes failed: ${err.message}`));
-    plan();
-    this.tick = setInterval(plan, intervalMs);
+    await this.reconcile();
+    this.reconcileTimer = setInterval(
+      () => void this.reconcile().catch((err: Error) => this.logger.error(`reading the active connections failed: ${err.message}`)),
+      Math.min(this.intervalMs, RECONCILE_EVERY_MS),
+    );
+    this.logger.log(
+      `probing every ${this.config.PROBE_INTERVAL_SECONDS} s, at most ${this.config.PROBE_CONCURRENCY_PER_PROVIDER} at once per provider, ` +
+        `degraded after ${this.config.PROBE_DEGRADED_AFTER} transient failures in a row`,
+    );
   }
 
-  private async planInterval(intervalMs: number): Promise<void> {
-    const active = await this.store.collection<ConnectionView>(CONNECTIONS).find({ status: 'connected' });
-    for (const connection of active) {
-      clearTimeout(this.timers.get(connection._id));
-      const timer = setTimeout(() => {
-        this.timers.delete(connection._id);
-        void this.probe(connection._id).catch((err: Error & { code?: string }) =>
-          this.logger.warn(`probe of ${connection._id} could not run: ${err.code ?? err.name}`),
-        );
-      }, probeOffsetMs(connection._id, intervalMs));
-      this.timers.set(connection._id, timer);
+  /** Arm a timer for every active connection that has none; drop the timers of connections no longer active. */
+  private async reconcile(): Promise<void> {
+    if (this.stopping) return;
+    const active = new Set((await this.store.collection<ConnectionView>(CONNECTIONS).find({ status: 'connected' })).map((c) => c._id));
+    for (const id of active) if (!this.timers.has(id)) this.arm(id, Date.now());
+    for (const [id, timer] of this.timers) {
+      if (active.has(id)) continue;
+      clearTimeout(timer);
+      this.timers.delete(id);
+      this.failures.delete(id);
     }
   }
 
-  /** Probe one connection now (if it is still connected). */
-  async probe(connectionId: string): Promise<void> {
-    const connection = await this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, status: 'connected' });
-    if (!connection) return;
-    const provider = this.catalog.get(connection.provider);
+  private arm(connectionId: string, afterMs: number): void {
+    const slot = nextProbeAt(connectionId, this.intervalMs, afterMs);
+    this.timers.set(connectionId, setTimeout(() => this.fire(connectionId, slot), Math.max(0, slot - Date.now())));
+  }
+
+  private fire(connectionId: string, slot: number): void {
+    if (this.stopping) return;
+    this.arm(connectionId, slot); // the next slot, exactly one interval later
+    if (this.inFlight.has(connectionId)) {
+      this.logger.debug(`probe of ${connectionId} still queued or running: slot skipped`);
+      return;
+    }
+    const run = this.probeNow(connectionId)
+      .catch((err: Error & { code?: string }) => this.logger.warn(`probe of ${connectionId} could not run: ${err.code ?? err.name}`))
+      .finally(() => this.inFlight.delete(connectionId));
+    this.inFlight.set(connectionId, run);
+  }
+
+  /** Probe one connection now (if it is still connected), within its provider's concurrency limit. */
+  async probeNow(connectionId: string): Promise<void> {
+    const view = await this.activeConnection(connectionId);
+    if (!view) return;
+    await this.limiter.run(view.provider, () => this.probe(connectionId));
+  }
+
+  private activeConnection(connectionId: string): Promise<ConnectionView | null> {
+    return this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, status: 'connected' });
+  }
+
+  private async probe(connectionId: string): Promise<void> {
+    if (this.stopping) return;
+    // Read again: the connection may have changed while the probe waited for a slot.
+    const view = await this.activeConnection(connectionId);
+    if (!view) return;
+    const provider = this.catalog.get(view.provider);
+    const connection: ConnectionRef = { connectionId, tenantId: view.tenantId, provider: provider.key };
+    const refresh = provider.oauth2?.refresh;
+    const marginMs = refresh?.supported ? refresh.marginSeconds * 1000 : 0;
     const correlationId = `probe-${connectionId}-${Date.now()}`;
-    const { credential } = await this.rpc.request('vaultReadCredential', { tenantId: connection.tenantId, connectionId, caller: 'health-monitor', correlationId });
-    const authorization = credential.apiKey
-      ? `Basic ${Buffer.from(`${credential.username ?? ''}:${credential.apiKey}`).toString('base64')}`
-      : `Bearer ${credential.accessToken}`;
-    let status: number | 'network_error';
-    try {
-      const response = await fetch(provider.probe.url, {
-        method: provider.probe.method,
-        headers: { authorization, accept: 'application/json' },
-        signal: AbortSignal.timeout(this.config.PROBE_TIMEOUT_MS),
-      });
-      status = response.status;
-      await response.body?.cancel();
-    } catch {
-      status = 'network_error';
+
+    let plan = planProbe(stateFromView(view), marginMs, this.clock.now(), this.settings);
+    let read: ReadCredentialReply | undefined;
+    if (plan.action === 'probe') {
+      read = await this.readCredential(connection, correlationId);
+      // Vault has the newest expiry; the read model may not have projected the latest Refreshed yet.
+      const expiresAt = read.credential.expiresAt === undefined ? view.expiresAt : read.credential.expiresAt;
+      plan = planProbe({ ...stateFromView(view), expiresAt }, marginMs, this.clock.now(), this.settings);
     }
-    const outcome = classifyProbe(status, provider.probe.revokedStatuses);
+    if (plan.action === 'skip') {
+      this.logger.debug(`probe of ${connectionId} skipped: ${plan.reason === 'refresher' ? 'inside its refresh margin (the refresher refreshes it)' : 'token about to expire'}`);
+      return;
+    }
+    if (plan.action === 'revoke_expired') {
+      this.failures.delete(connectionId);
+      await this.append(connection, (history) => decideExpired(stateFromHistory(history), connection, marginMs, this.clock.now(), this.settings), correlationId);
+      return;
+    }
+
+    const answer = await callProbe(provider.probe, read!.credential, this.config.PROBE_TIMEOUT_MS);
+    const outcome = classifyProbe(answer, provider.probe.revokedStatuses);
     if (outcome === 'revoked') {
-      await this.events.decideAndAppend(
-        connectionStream(connectionId),
-        (history) => {
-          const last = history[history.length - 1];
-          // Only a connection whose latest lifecycle fact is still "connected" can be revoked by a probe.
-          if (last && (last.type === 'Revoked' || last.type === 'Disconnected')) return [];
-          return [{ type: 'Revoked', data: { connectionId, tenantId: connection.tenantId, provider: provider.key, reason: 'probe_unauthorized', detectedBy: 'health-monitor' } }];
-        },
-        { correlationId },
-      );
-      this.logger.log(`connection ${connectionId} (${provider.key}) is revoked at the provider`);
-    } else if (outcome === 'transient') {
-      this.logger.warn(`probe of ${connectionId} (${provider.key}) failed transiently: ${status}`);
+      // A refresh or reconnect during the probe may have replaced the token we sent: a race, not a revocation.
+      const again = await this.readCredential(connection, correlationId);
+      if (again.version !== read!.version) {
+        this.logger.log(`probe of ${connectionId} got ${answer} but its credential changed meanwhile: probing again at its next slot`);
+        return;
+      }
+    }
+    const failuresInARow = countFailures(this.failures.get(connectionId) ?? 0, outcome);
+    if (failuresInARow) this.failures.set(connectionId, failuresInARow);
+    else this.failures.delete(connectionId);
+    if (outcome === 'transient') this.logger.warn(`probe of ${connectionId} (${provider.key}) failed transiently: ${answer} (${failuresInARow} in a row)`);
+
+    const result: ProbeResult = { outcome, failuresInARow, ...(outcome === 'transient' ? { failure: failureOf(answer) } : {}) };
+    // The read model is a cheap first check; the history decides whenever something may be appended.
+    if (!decideOnProbe(stateFromView(view), connection, result, this.settings).length) return;
+    await this.append(connection, (history) => decideOnProbe(stateFromHistory(history), connection, result, this.settings), correlationId);
+  }
+
+  private readCredential(connection: ConnectionRef, correlationId: string): Promise<ReadCredentialReply> {
+    return this.rpc.request('vaultReadCredential', { tenantId: connection.tenantId, connectionId: connection.connectionId, caller: 'health-monitor', correlationId });
+  }
+
+  private async append(connection: ConnectionRef, decide: (history: RecordedEvent[]) => AuthpipeEvent[], correlationId: string): Promise<void> {
+    const { events } = await this.events.decideAndAppend(connectionStream(connection.connectionId), decide, { correlationId });
+    for (const event of events) {
+      const { connectionId, provider } = connection;
+      switch (event.type) {
+        case 'Revoked':
+          this.logger.log(`connection ${connectionId} (${provider}) is revoked: ${event.data.reason}`);
+          break;
+        case 'Degraded':
+          this.logger.warn(`connection ${connectionId} (${provider}) is degraded: ${event.data.consecutiveFailures} failed probes in a row, last ${event.data.lastFailure}`);
+          break;
+        case 'Recovered':
+          this.logger.log(`connection ${connectionId} (${provider}) recovered`);
+          break;
+      }
     }
   }
 
-  onApplicationShutdown(): void {
-    if (this.tick) clearInterval(this.tick);
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    if (this.reconcileTimer) clearInterval(this.reconcileTimer);
     for (const timer of this.timers.values()) clearTimeout(timer);
-    void this.projector.stop();
+    this.timers.clear();
+    // Let running probes finish (queued ones return at once), within the shutdown grace period.
+    let grace: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.inFlight.values()]),
+      new Promise((resolve) => (grace = setTimeout(resolve, this.config.AUTHPIPE_SHUTDOWN_GRACE_MS))),
+    ]);
+    clearTimeout(grace);
+    await this.projector.stop();
   }
 }
