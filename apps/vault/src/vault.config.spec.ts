@@ -9,6 +9,21 @@ describe('VaultConfig', () => {
     expect(config.AUTHPIPE_VAULT_BUCKET_PREFIX).toBe('authpipe_vault');
     expect(config.AUTHPIPE_VAULT_KV_REPLICAS).toBe(1);
     expect(config.AUTHPIPE_MASTER_KEYS).toBe(KEYS);
+    expect(config).toMatchObject({
+      AUTHPIPE_AUDIT_MAX_AGE_DAYS: 90,
+      AUTHPIPE_AUDIT_ACK_TIMEOUT_MS: 2_000,
+      AUTHPIPE_VAULT_REWRAP_BATCH_SIZE: 100,
+      AUTHPIPE_VAULT_REWRAP_BATCH_DELAY_MS: 0,
+      AUTHPIPE_VAULT_REWRAP_LOCK_TTL_MS: 30_000,
+      AUTHPIPE_VAULT_REWRAP_LOG_EVERY: 1_000,
+    });
+  });
+
+  it('reads and bounds the audit and rewrap settings', () => {
+    const config = loadConfig(VaultConfig, { AUTHPIPE_MASTER_KEYS: KEYS, AUTHPIPE_AUDIT_MAX_AGE_DAYS: '365', AUTHPIPE_VAULT_REWRAP_BATCH_SIZE: '10' });
+    expect(config).toMatchObject({ AUTHPIPE_AUDIT_MAX_AGE_DAYS: 365, AUTHPIPE_VAULT_REWRAP_BATCH_SIZE: 10 });
+    expect(() => loadConfig(VaultConfig, { AUTHPIPE_MASTER_KEYS: KEYS, AUTHPIPE_AUDIT_MAX_AGE_DAYS: '0' })).toThrow(/AUTHPIPE_AUDIT_MAX_AGE_DAYS/);
+    expect(() => loadConfig(VaultConfig, { AUTHPIPE_MASTER_KEYS: KEYS, AUTHPIPE_VAULT_REWRAP_LOCK_TTL_MS: '10' })).toThrow(/AUTHPIPE_VAULT_REWRAP_LOCK_TTL_MS/);
   });
 
   it('accepts the key file instead of the keys', () => {

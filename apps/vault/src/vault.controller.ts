@@ -16,9 +16,10 @@ import {
   StoreTenantSecretRequest,
 } from '@authpipe/contracts';
 import { RpcError, RpcController } from '@authpipe/messaging';
+import { AuditUnavailableError } from './audit/audit.errors';
 import { DecryptFailedError, TenantErasedError, UnknownKeyVersionError } from './crypto/crypto.errors';
 import { ConcurrencyError, CorruptRecordError } from './storage/secret-store.port';
-import { InvalidCredentialError } from './vault.errors';
+import { InvalidCredentialError, NoDataKeyError } from './vault.errors';
 import { VaultService } from './vault.service';
 
 /**
@@ -93,5 +94,8 @@ export function toRpcError(err: unknown, target: string): RpcError | null {
   if (err instanceof TenantErasedError) return new RpcError(RpcErrorCodes.TenantErased, err.message);
   if (err instanceof ConcurrencyError) return new RpcError(RpcErrorCodes.Conflict, err.message);
   if (err instanceof InvalidCredentialError) return new RpcError(RpcErrorCodes.InvalidRequest, err.message);
+  if (err instanceof NoDataKeyError) return new RpcError(RpcErrorCodes.NotFound, err.message);
+  // Retryable: the secret was not handed out because its read could not be audited.
+  if (err instanceof AuditUnavailableError) return new RpcError(RpcErrorCodes.Unavailable, `${target}: ${err.message}`);
   return null;
 }

@@ -8,12 +8,14 @@ import {
   ReadCredentialRequest,
   ReadTenantSecretReply,
   ReadTenantSecretRequest,
+  SecretReadAudit,
   StoreCredentialReply,
   StoreCredentialRequest,
   StoreTenantSecretReply,
   StoreTenantSecretRequest,
 } from '@authpipe/contracts';
 import { CLOCK, Clock } from '@authpipe/platform';
+import { AuditLog } from './audit/audit-log.port';
 import { TenantErasedError } from './crypto/crypto.errors';
 import { decryptField, EncryptedField, encryptField } from './crypto/field-encryption';
 import { KeyEncryptionKeyProvider } from './crypto/key-encryption-key.provider';
@@ -28,7 +30,7 @@ import {
   SecretStore,
 } from './storage/secret-store.port';
 import { InvalidCredentialError } from './vault.errors';
-import { KEY_ENCRYPTION_KEY_PROVIDER, SECRET_STORE } from './vault.tokens';
+import { AUDIT_LOG, KEY_ENCRYPTION_KEY_PROVIDER, SECRET_STORE } from './vault.tokens';
 
 /** Secret properties of a credential and the field names they are bound to. Everything else is metadata. */
 const SECRET_FIELDS: ReadonlyArray<readonly [keyof CredentialSecret & string, CredentialField]> = [
@@ -38,13 +40,16 @@ const SECRET_FIELDS: ReadonlyArray<readonly [keyof CredentialSecret & string, Cr
   ['username', 'username'],
 ];
 
-/** A store without expectedVersion (replace whatever is there) retries a lost compare-and-set this often. */
-const MAX_UNCONDITIONAL_ATTEMPTS = 5;
+/**
+ * A store retries a lost compare-and-set this often: without expectedVersion always (replace whatever is there),
+ * with it when the logical version is unchanged (the rewrap re-encrypted the record in place).
+ */
+const MAX_STORE_ATTEMPTS = 5;
 
 /**
  * Stores and reads secrets with envelope encryption: each value encrypted under its tenant's data key and bound to
- * tenant, owner and field; every record versioned and written with compare-and-set. Imports no driver: storage and
- * master keys come in through the SecretStore and KeyEncryptionKeyProvider ports.
+ * tenant, owner and field; every record versioned and written with compare-and-set. Every successful read is
+ * audited before it is answered. Imports no driver: storage, master keys and the audit come in through ports.
  */
 @Injectable()
 export class VaultService {
@@ -54,6 +59,7 @@ export class VaultService {
     @Inject(SECRET_STORE) private readonly store: SecretStore,
     @Inject(KEY_ENCRYPTION_KEY_PROVIDER) private readonly kek: KeyEncryptionKeyProvider,
     @Inject(CLOCK) private readonly clock: Clock,
+    @Inject(AUDIT_LOG) private readonly audit: AuditLog,
   ) {}
 
   /** @throws InvalidCredentialError, ConcurrencyError, TenantErasedError and the crypto errors */
@@ -93,11 +99,14 @@ export class VaultService {
     return { version };
   }
 
-  /** @returns null when nothing is stored for the connection */
+  /**
+   * @returns null when nothing is stored for the connection
+   * @throws AuditUnavailableError when the read cannot be audited (the secret is not handed out)
+   */
   async readCredential(request: ReadCredentialRequest): Promise<ReadCredentialReply | null> {
     const { tenantId, connectionId } = request;
     const stored = await this.store.readCredential(tenantId, connectionId);
-    if (!stored) return null;
+    if (!stored) return this.nothingStored(tenantId);
     const { record } = stored;
     const keys = await this.tenantKeysForReading(tenantId);
     const credential: CredentialSecret = withoutUndefined({
@@ -112,7 +121,7 @@ export class VaultService {
       const dataKey = await this.dataKeyFor(tenantId, keys, encrypted);
       (credential as unknown as Record<string, string>)[property] = decryptField(dataKey, encrypted, { tenantId, ownerId: connectionId, field });
     }
-    // Audit of reads comes with the audit log; until then who read what is a debug line.
+    await this.audited({ tenantId, kind: 'credential', connectionId, version: record.version, caller: request.caller, correlationId: request.correlationId });
     this.logger.debug(`credential of connection ${connectionId} (tenant ${tenantId}) v${record.version} read by ${request.caller}`);
     return { version: record.version, provider: record.provider, credential };
   }
@@ -145,16 +154,33 @@ export class VaultService {
     return { erased };
   }
 
-  /** @returns null when nothing is stored under that owner and field */
+  /**
+   * @returns null when nothing is stored under that owner and field
+   * @throws AuditUnavailableError when the read cannot be audited (the secret is not handed out)
+   */
   async readTenantSecret(request: ReadTenantSecretRequest): Promise<ReadTenantSecretReply | null> {
     const { tenantId, ownerId, field } = request;
     const stored = await this.store.readTenantSecret(tenantId, ownerId, field);
-    if (!stored) return null;
+    if (!stored) return this.nothingStored(tenantId);
     const keys = await this.tenantKeysForReading(tenantId);
     const dataKey = await this.dataKeyFor(tenantId, keys, stored.record.secret);
     const value = decryptField(dataKey, stored.record.secret, { tenantId, ownerId, field });
+    const version = stored.record.version;
+    await this.audited({ tenantId, kind: 'tenant_secret', ownerId, field, version, caller: request.caller, correlationId: request.correlationId });
     this.logger.debug(`${field} of ${ownerId} (tenant ${tenantId}) v${stored.record.version} read by ${request.caller}`);
     return { version: stored.record.version, value };
+  }
+
+  /** Written before the secret leaves vault; if it cannot be, the read fails (AuditUnavailableError). */
+  private audited(entry: Omit<SecretReadAudit, 'at'>): Promise<void> {
+    return this.audit.recordRead(withoutUndefined({ at: this.clock.now().toISOString(), ...entry }));
+  }
+
+  /** Nothing stored: NOT_FOUND, unless the tenant was erased (its records are purged after the tombstone). */
+  private async nothingStored(tenantId: string): Promise<null> {
+    const keys = await this.store.readTenantKeys(tenantId);
+    if (keys?.record.status === 'erased') throw new TenantErasedError(tenantId, keys.record.erasedAt);
+    return null;
   }
 
   /**
@@ -187,8 +213,9 @@ export class VaultService {
 
   /**
    * Write version n+1 with compare-and-set on the revision read. With `expectedVersion` the stored version must
-   * match (0 = nothing stored) and a lost race is a conflict; without it, whatever is stored is replaced and a lost
-   * race is retried, so versions still increase by one per store.
+   * match (0 = nothing stored); without it, whatever is stored is replaced, so versions still increase by one per
+   * store. A lost compare-and-set is retried from a fresh read: when the logical version moved on that is a conflict
+   * (with `expectedVersion`), when it did not (the rewrap re-encrypted the record in place) the store goes through.
    */
   private async writeVersioned<R extends { version: number }>(
     what: string,
@@ -199,7 +226,8 @@ export class VaultService {
     for (let attempt = 1; ; attempt++) {
       let current: { version: number; revision: number } | null;
       try {
-        const stored = expectedVersion === 0 ? null : await read();
+        // expectedVersion 0 needs no read the first time: KV create fails if anything is there.
+        const stored = expectedVersion === 0 && attempt === 1 ? null : await read();
         current = stored && { version: stored.record.version, revision: stored.revision };
       } catch (err) {
         // An unreadable record can still be replaced (a reconnect heals it). Revisions only grow, and a key's
@@ -209,18 +237,16 @@ export class VaultService {
       }
       const currentVersion = current?.version ?? 0;
       if (expectedVersion !== undefined && currentVersion !== expectedVersion) {
-        throw new ConcurrencyError(`${what} is at version ${currentVersion}, not ${expectedVersion}`);
+        if (attempt === 1) throw new ConcurrencyError(`${what} is at version ${currentVersion}, not ${expectedVersion}`);
+        const found = expectedVersion === 0 ? 'already exists' : `changed after version ${expectedVersion}`;
+        throw new ConcurrencyError(`${what} ${found}: another store won`);
       }
       try {
         await write(currentVersion + 1, current?.revision ?? 0);
         return currentVersion + 1;
       } catch (err) {
         if (!(err instanceof ConcurrencyError)) throw err;
-        if (expectedVersion !== undefined) {
-          const found = expectedVersion === 0 ? 'already exists' : `changed after version ${expectedVersion}`;
-          throw new ConcurrencyError(`${what} ${found}: another store won`, { cause: err });
-        }
-        if (attempt >= MAX_UNCONDITIONAL_ATTEMPTS) {
+        if (attempt >= MAX_STORE_ATTEMPTS) {
           throw new ConcurrencyError(`${what} kept changing during ${attempt} attempts to store it`, { cause: err });
         }
       }

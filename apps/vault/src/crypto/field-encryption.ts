@@ -68,6 +68,15 @@ export function decryptField(dataKey: DataKey, encrypted: EncryptedField, bindin
   return plaintext.toString('utf8');
 }
 
+/**
+ * Move one value to another data key version of its tenant (the rewrap after a data key rotation): decrypt under
+ * `from`, encrypt under `to`, same binding, fresh nonce. The plaintext exists only inside this call.
+ * @throws DecryptFailedError naming the field
+ */
+export function reencryptField(from: DataKey, to: DataKey, encrypted: EncryptedField, binding: FieldBinding): EncryptedField {
+  return encryptField(to, decryptField(from, encrypted, binding), binding);
+}
+
 /** Strict decoding: Node skips invalid characters silently, which would hide tampering in the text form. */
 function base64(text: unknown): Buffer {
   if (typeof text !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return Buffer.alloc(0);

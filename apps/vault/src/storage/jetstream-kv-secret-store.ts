@@ -1,4 +1,5 @@
 import { KV, NatsConnection } from 'nats';
+import { TENANT_ID_PATTERN } from '@authpipe/contracts';
 import { CIPHERTEXT_FORMAT } from '../crypto/field-encryption';
 import { TENANT_KEYS_FORMAT, TenantKeys } from '../crypto/tenant-data-keys';
 import {
@@ -7,9 +8,11 @@ import {
   CredentialRecord,
   Revisioned,
   SECRET_RECORD_FORMAT,
+  SecretRecordRef,
   SecretStore,
   TenantSecretRecord,
 } from './secret-store.port';
+import { JobRecordName, JobStateStore } from './job-state.port';
 
 /** JetStream API error: the subject's last sequence is not the expected one (compare-and-set lost). */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -26,12 +29,24 @@ export function vaultBucketNames(bucketPrefix: string): { dataKeys: string; secr
   return { dataKeys: `${bucketPrefix}_data_keys`, secrets: `${bucketPrefix}_secrets` };
 }
 
-/** KV keys; dots separate tokens so a later job can watch or list `credential.<tenantId>.>`. */
+/**
+ * KV keys; dots separate tokens so a job can list `credential.<tenantId>.*`. Job records live in the data key bucket
+ * under `_job.`: no tenant id starts with `_` or holds a dot, so they never meet a tenant's key record.
+ */
 export const kvKeys = {
   tenantKeys: (tenantId: string) => tenantId,
   credential: (tenantId: string, connectionId: string) => `credential.${tenantId}.${connectionId}`,
   tenantSecret: (tenantId: string, ownerId: string, field: string) => `secret.${tenantId}.${ownerId}.${field}`,
+  job: (name: JobRecordName) => `_job.${name}`,
 };
+
+/** A secret bucket key back to the record it names; null for anything else. */
+export function parseSecretKey(key: string): SecretRecordRef | null {
+  const parts = key.split('.');
+  if (parts[0] === 'credential' && parts.length === 3) return { kind: 'credential', key, tenantId: parts[1], connectionId: parts[2] };
+  if (parts[0] === 'secret' && parts.length === 4) return { kind: 'tenant_secret', key, tenantId: parts[1], ownerId: parts[2], field: parts[3] };
+  return null;
+}
 
 const encoder = new TextEncoder();
 const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value));
@@ -85,6 +100,32 @@ export class JetStreamKvSecretStore implements SecretStore {
       if (isWrongLastSequence(err)) return false;
       throw err;
     }
+  }
+
+  async writeTenantKeys(keys: TenantKeys, expectedRevision: number): Promise<number> {
+    return this.write(this.dataKeys, kvKeys.tenantKeys(keys.tenantId), keys, expectedRevision);
+  }
+
+  async listTenantIds(): Promise<string[]> {
+    return (await listKeys(this.dataKeys)).filter((key) => TENANT_ID_PATTERN.test(key)).sort();
+  }
+
+  async listSecretRecords(tenantId?: string): Promise<SecretRecordRef[]> {
+    // nats-server 2.9 takes one filter subject per consumer: one listing per record kind.
+    const filters = tenantId === undefined ? ['>'] : [`credential.${tenantId}.*`, `secret.${tenantId}.*.*`];
+    const keys = (await Promise.all(filters.map((f) => listKeys(this.secrets, f)))).flat();
+    return keys
+      .map(parseSecretKey)
+      .filter((ref): ref is SecretRecordRef => ref !== null)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** The job records (rewrap checkpoint and lock), kept beside the data keys. */
+  jobState(): JobStateStore {
+    return {
+      read: (name) => this.read(this.dataKeys, kvKeys.job(name), (v): v is unknown => isObject(v)),
+      write: (name, value, expectedRevision) => this.write(this.dataKeys, kvKeys.job(name), value, expectedRevision),
+    };
   }
 
   async readCredential(tenantId: string, connectionId: string): Promise<Revisioned<CredentialRecord> | null> {
@@ -158,4 +199,11 @@ export class JetStreamKvSecretStore implements SecretStore {
       throw err;
     }
   }
+}
+
+/** The keys of a bucket holding a value (deleted and purged ones left out), read through an ordered consumer. */
+async function listKeys(kv: KV, filter = '>'): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of await kv.keys(filter)) keys.push(key);
+  return keys;
 }

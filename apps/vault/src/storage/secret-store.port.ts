@@ -37,6 +37,14 @@ export interface TenantSecretRecord {
   updatedAt: string;
 }
 
+/**
+ * Where one secret record is kept, as a listing returns it. `key` is the store's own key: listings are sorted by it,
+ * and the rewrap checkpoints the last one it completed.
+ */
+export type SecretRecordRef =
+  | { kind: 'credential'; key: string; tenantId: string; connectionId: string }
+  | { kind: 'tenant_secret'; key: string; tenantId: string; ownerId: string; field: string };
+
 /** A stored value with the store's revision, the token for compare-and-set. */
 export interface Revisioned<T> {
   record: T;
@@ -82,6 +90,16 @@ export interface SecretStore {
    * @returns false when another writer created it first (the caller re-reads)
    */
   createTenantKeys(keys: TenantKeys): Promise<boolean>;
+  /**
+   * Replace a tenant's data key record (rotation, rewrap, erasure tombstone), compare-and-set on the revision read.
+   * The old value must not stay retrievable from the store (no history), or erasure would not shred.
+   * @throws ConcurrencyError when the stored revision is not `expectedRevision` (0 = must not exist)
+   */
+  writeTenantKeys(keys: TenantKeys, expectedRevision: number): Promise<number>;
+  /** Every tenant with a data key record (erased ones included), sorted. */
+  listTenantIds(): Promise<string[]>;
+  /** Every secret record (credentials and tenant secrets), of one tenant or of all, sorted by `key`. */
+  listSecretRecords(tenantId?: string): Promise<SecretRecordRef[]>;
 
   readCredential(tenantId: string, connectionId: string): Promise<Revisioned<CredentialRecord> | null>;
   /** @throws ConcurrencyError when the stored revision is not `expectedRevision` (0 = must not exist) */
