@@ -1,4 +1,4 @@
-import { IsInt, IsString, Max, Min, MinLength } from 'class-validator';
+import { IsIn, IsInt, IsString, Max, Min, MinLength } from 'class-validator';
 import { ReadModelConfig } from '@authpipe/config';
 
 export class QueryApiConfig extends ReadModelConfig {
@@ -8,4 +8,8 @@ export class QueryApiConfig extends ReadModelConfig {
   @IsString() @MinLength(32, { message: 'must be at least 32 characters (e.g. openssl rand -base64 32)' }) AUTHPIPE_ADMIN_TOKEN: string;
   /** How long a command waits for its own event to be projected, so that the caller reads its write. */
   @IsInt() @Min(0) @Max(30_000) READ_YOUR_WRITES_TIMEOUT_MS: number = 3_000;
+  /** Relay connection lifecycle events to the JetStream stream AUTHPIPE_INTEGRATION for outside subscribers. */
+  @IsIn(['on', 'off']) INTEGRATION_RELAY: 'on' | 'off' = 'on';
+  /** How long AUTHPIPE_INTEGRATION keeps an event (0 = no limit); applies when the relay creates the stream. */
+  @IsInt() @Min(0) @Max(87_600) INTEGRATION_STREAM_MAX_AGE_HOURS: number = 168;
 }

@@ -21,6 +21,7 @@ import { AdminController } from './tenants/admin.controller';
 import { VaultAdminController } from './tenants/vault-admin.controller';
 import { ReadModelApiKeyAuthenticator } from './tenants/read-model-api-key.authenticator';
 import { TenantCommands } from './tenants/tenant-commands.service';
+import { integrationRelayProviders } from './relay/integration-relay.runner';
 
 @Module({})
 export class QueryApiModule implements NestModule {
@@ -65,6 +66,7 @@ export class QueryApiModule implements NestModule {
         CredentialsService,
         DisconnectService,
         JetStreamAuditLog,
+        ...integrationRelayProviders(config),
       ],
     };
   }
