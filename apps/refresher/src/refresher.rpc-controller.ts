@@ -7,8 +7,9 @@ import { RefreshService } from './refresh/refresh.service';
 export class RefresherRpcController {
   constructor(private readonly refresher: RefreshService) {}
 
+  /** A credential read found the token inside its margin (any trigger is served as on demand: it waits). */
   @MessagePattern(Rpc.refresherRefresh.subject)
   refresh(@Payload() request: RefreshConnectionRequest): Promise<RefreshConnectionReply> {
-    return this.refresher.refresh(request.tenantId, request.connectionId, request.correlationId ?? `refresh-${request.connectionId}`);
+    return this.refresher.refreshOnDemand(request.tenantId, request.connectionId, request.correlationId ?? `refresh-${request.connectionId}`);
   }
 }

@@ -1,47 +1,196 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { connectionStream, ReadCredentialReply, RefreshConnectionReply, RpcErrorCodes } from '@authpipe/contracts';
 import { RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
-import { ProviderOAuthClient, TokenEndpointError } from '@authpipe/oauth';
+import { ProviderOAuthClient, TokenEndpointError, TokenSet } from '@authpipe/oauth';
 import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
-import { needsRefresh, ProviderCatalog } from '@authpipe/providers';
+import { ProviderCatalog } from '@authpipe/providers';
+import type { RefreshLease, RefreshLock } from '../lock/refresh-lock.port';
+import { mustRenew, nextLook } from '../lock/lock-decisions';
 import { RefresherConfig } from '../refresher.config';
-import { EVENT_WRITER } from '../refresher.tokens';
+import { EVENT_WRITER, REFRESH_LOCK } from '../refresher.tokens';
+import { decideRefreshed, decideRefreshFailed, decideRevoked, RefreshTrigger, shouldRefresh } from './refresh-decisions';
+import { decideAfterFailure, RefreshFailureClass, RetryPolicy } from './retry-policy';
+
+/** How a flight ended. */
+export type FlightResult =
+  /** A new credential is stored (and Refreshed appended). */
+  | { outcome: 'refreshed'; credentialVersion: number; expiresAt: string | null }
+  /** Nothing to do: not due, or another worker refreshed it (a race is not a revocation). */
+  | { outcome: 'fresh'; credentialVersion: number; expiresAt: string | null }
+  /** Another worker holds the lock (a scheduled flight does not wait; an on-demand one waited in vain). */
+  | { outcome: 'busy'; holder: string; until: number }
+  /** Superseded while holding the lock (this process stalled past its lease): stopped before calling the provider. */
+  | { outcome: 'lost_lock' }
+  | { outcome: 'revoked' }
+  /** No credential any more (disconnected, erased). */
+  | { outcome: 'gone' }
+  /** The flight gave up; `resumeAfterMs` is the provider's Retry-After when it asked for a pause. */
+  | { outcome: 'failed'; failure: RefreshFailureClass; resumeAfterMs?: number };
+
+/** What the scheduler hears about every flight of this process, scheduled or on demand. */
+export type FlightReport = { connectionId: string; tenantId: string; provider?: string } & (FlightResult | { outcome: 'error'; retryable: boolean });
+
+type Flight = { trigger: RefreshTrigger; result: Promise<FlightResult> };
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /**
- * Refreshes one connection's access token. Order matters for rotating providers: the new refresh token is stored
- * (compare-and-set on the version that was refreshed) before anything else happens; if the provider returns no
- * new refresh token, the old one is kept. Concurrent requests for one connection in this process share one flight.
+ * Refreshes connections, one flight per connection at a time across every replica (the RefreshLock):
+ * 1. take the lock (a scheduled flight skips a connection someone else holds; an on-demand one waits for the
+ *    holder and then finds the credential fresh);
+ * 2. read the credential under the lock and decide whether it still needs refreshing;
+ * 3. call the token endpoint, renewing the lease first, retrying transient failures with backoff;
+ * 4. store the new credential (with the old refresh token when the provider sent none) compare-and-set on the
+ *    version refreshed, before anything else: the second fence after the lock;
+ * 5. append Refreshed, RefreshFailed or Revoked.
  */
 @Injectable()
 export class RefreshService {
   private readonly logger = new Logger(RefreshService.name);
-  private readonly inFlight = new Map<string, Promise<RefreshConnectionReply>>();
+  private readonly inFlight = new Map<string, Flight>();
+  private readonly listeners: ((report: FlightReport) => void)[] = [];
+  private readonly retryPolicy: RetryPolicy;
+  /** One attempt: the provider call, then the store. */
+  private readonly attemptBudgetMs: number;
 
   constructor(
     @Inject(CONFIG) private readonly config: RefresherConfig,
     @Inject(PROVIDER_CATALOG) private readonly catalog: ProviderCatalog,
     @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
     @Inject(EVENT_WRITER) private readonly events: EventWriter,
+    @Inject(REFRESH_LOCK) private readonly lock: RefreshLock,
     @Inject(CLOCK) private readonly clock: Clock,
-  ) {}
+  ) {
+    this.attemptBudgetMs = config.PROVIDER_TIMEOUT_MS + config.AUTHPIPE_RPC_TIMEOUT_MS;
+    this.retryPolicy = { maxAttempts: config.REFRESH_MAX_ATTEMPTS, baseDelayMs: config.REFRESH_BACKOFF_BASE_MS, maxDelayMs: config.REFRESH_BACKOFF_MAX_MS };
+  }
 
-  refresh(tenantId: string, connectionId: string, correlationId: string): Promise<RefreshConnectionReply> {
-    const running = this.inFlight.get(connectionId);
-    if (running) return running;
-    const flight = this.refreshOnce(tenantId, connectionId, correlationId).finally(() => this.inFlight.delete(connectionId));
+  /** Hear how every flight ends (the scheduler moves its plans by it). */
+  onFlightEnded(listener: (report: FlightReport) => void): void {
+    this.listeners.push(listener);
+  }
+
+  isInFlight(connectionId: string): boolean {
+    return this.inFlight.has(connectionId);
+  }
+
+  /**
+   * A read found the credential inside its margin. Joins a flight of this process, or starts one that waits for
+   * another replica's; answers within REFRESH_ON_DEMAND_WAIT_MS (UNAVAILABLE after that, while the flight goes on).
+   */
+  async refreshOnDemand(tenantId: string, connectionId: string, correlationId: string): Promise<RefreshConnectionReply> {
+    const deadline = this.clock.now().getTime() + this.config.REFRESH_ON_DEMAND_WAIT_MS;
+    let flight = this.inFlight.get(connectionId) ?? this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
+    let result = await this.within(flight.result, deadline);
+    // A scheduled flight does not wait for another replica's lock; an on-demand request does.
+    if (result && flight.trigger.kind === 'scheduled' && (result.outcome === 'busy' || result.outcome === 'lost_lock')) {
+      flight = this.inFlight.get(connectionId) ?? this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
+      result = await this.within(flight.result, deadline);
+    }
+    if (!result) throw new RpcError(RpcErrorCodes.Unavailable, `the refresh of ${connectionId} is still in progress`);
+    switch (result.outcome) {
+      case 'refreshed':
+      case 'fresh':
+        return { outcome: result.outcome, credentialVersion: result.credentialVersion, expiresAt: result.expiresAt };
+      case 'revoked':
+        throw new RpcError(RpcErrorCodes.Revoked, `the provider rejected the refresh token of ${connectionId} (invalid_grant)`);
+      case 'gone':
+        throw new RpcError(RpcErrorCodes.NotFound, `no credential is stored for ${connectionId}`);
+      case 'failed':
+        throw new RpcError(
+          result.failure === 'transient' ? RpcErrorCodes.Unavailable : RpcErrorCodes.ProviderError,
+          `refresh of ${connectionId} failed: ${result.failure}`,
+        );
+      case 'busy':
+      case 'lost_lock':
+        throw new RpcError(RpcErrorCodes.Unavailable, `another worker is refreshing ${connectionId}`);
+    }
+  }
+
+  /** The scheduler found a connection due for the credential version it planned for. */
+  refreshScheduled(plan: { tenantId: string; connectionId: string; credentialVersion: number }): Promise<FlightResult> {
+    const running = this.inFlight.get(plan.connectionId);
+    if (running) return running.result;
+    const correlationId = `refresh-${randomUUID()}`;
+    return this.start(plan.tenantId, plan.connectionId, { kind: 'scheduled', plannedVersion: plan.credentialVersion }, correlationId, 0).result;
+  }
+
+  private start(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number): Flight {
+    const result = this.fly(tenantId, connectionId, trigger, correlationId, waitUntil);
+    const flight: Flight = { trigger, result };
     this.inFlight.set(connectionId, flight);
+    result.then(
+      (r) => this.report({ connectionId, tenantId, ...r }),
+      (err: unknown) => this.report({ connectionId, tenantId, outcome: 'error', retryable: err instanceof RpcError && err.retryable }),
+    );
+    void result.catch(() => undefined).finally(() => {
+      if (this.inFlight.get(connectionId) === flight) this.inFlight.delete(connectionId);
+    });
     return flight;
   }
 
-  private async refreshOnce(tenantId: string, connectionId: string, correlationId: string): Promise<RefreshConnectionReply> {
-    const current = await this.read(tenantId, connectionId, correlationId);
-    const provider = this.catalog.get(current.provider);
-    const policy = provider.oauth2?.refresh;
-    const refreshToken = current.credential.refreshToken;
-    const fresh = (c: ReadCredentialReply): RefreshConnectionReply => ({ outcome: 'fresh', credentialVersion: c.version, expiresAt: c.credential.expiresAt ?? null });
-    if (!policy?.supported || !refreshToken || !needsRefresh(current.credential.expiresAt, true, policy.marginSeconds, this.clock.now())) {
-      return fresh(current);
+  private report(report: FlightReport): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(report);
+      } catch (err) {
+        this.logger.error(`a flight listener failed: ${(err as Error).message}`);
+      }
     }
+  }
+
+  private async within<T>(promise: Promise<T>, deadline: number): Promise<T | undefined> {
+    const left = deadline - this.clock.now().getTime();
+    if (left <= 0) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), left)));
+    try {
+      return await Promise.race([promise, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async fly(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number): Promise<FlightResult> {
+    const acquired = await this.acquire(connectionId, waitUntil);
+    if (!('token' in acquired)) return acquired;
+    const held = { lease: acquired };
+    try {
+      return await this.refreshHolding(held, tenantId, connectionId, trigger, correlationId);
+    } finally {
+      await this.lock.release(held.lease).catch((err: Error) => this.logger.warn(`releasing the lock of ${connectionId} failed: ${err.message}`));
+    }
+  }
+
+  /** Take the lock, polling until `waitUntil` while another worker holds it (0 = do not wait). */
+  private async acquire(connectionId: string, waitUntil: number): Promise<RefreshLease | Extract<FlightResult, { outcome: 'busy' }>> {
+    for (;;) {
+      const now = this.clock.now().getTime();
+      const attempt = await this.lock.tryAcquire(connectionId, now);
+      if (attempt.acquired) {
+        if (attempt.superseded) this.logger.warn(`took over the refresh lock of ${connectionId} from ${attempt.superseded}, whose lease ran out`);
+        return attempt.lease;
+      }
+      const pause = nextLook(this.clock.now().getTime(), waitUntil, this.config.REFRESH_LOCK_POLL_MS, Math.random());
+      if (pause === null) return { outcome: 'busy', holder: attempt.holder, until: attempt.until };
+      await sleep(pause);
+    }
+  }
+
+  private async refreshHolding(
+    held: { lease: RefreshLease },
+    tenantId: string,
+    connectionId: string,
+    trigger: RefreshTrigger,
+    correlationId: string,
+  ): Promise<FlightResult> {
+    const current = await this.read(tenantId, connectionId, correlationId);
+    if (!current) return { outcome: 'gone' };
+    const provider = this.catalog.get(current.provider);
+    const fresh = (c: ReadCredentialReply): FlightResult => ({ outcome: 'fresh', credentialVersion: c.version, expiresAt: c.credential.expiresAt ?? null });
+    if (!shouldRefresh(trigger, current, provider.oauth2?.refresh, this.clock.now())) return fresh(current);
+    const refreshToken = current.credential.refreshToken!;
 
     const integration = await this.rpc.request('queryGetIntegration', { tenantId, provider: provider.key, correlationId });
     const secret = await this.rpc.request('vaultReadTenantSecret', {
@@ -52,34 +201,47 @@ export class RefreshService {
       correlationId,
     });
     const client = new ProviderOAuthClient(provider, integration.clientId, this.config.PROVIDER_TIMEOUT_MS);
-    const context = { correlationId };
+    const connection = { connectionId, tenantId, provider: provider.key };
     const stream = connectionStream(connectionId);
-    let tokens;
-    try {
-      tokens = await client.refresh(refreshToken, secret.value, this.clock.now());
-    } catch (err) {
-      if (!(err instanceof TokenEndpointError)) throw err;
-      if (err.failure === 'invalid_grant') {
-        // Another worker may have rotated the refresh token a moment ago: a race, not a revocation.
-        const again = await this.read(tenantId, connectionId, correlationId);
-        if (again.version !== current.version) return fresh(again);
-        await this.events.decideAndAppend(
-          stream,
-          () => [{ type: 'Revoked', data: { connectionId, tenantId, provider: provider.key, reason: 'invalid_grant', detectedBy: 'refresher' } }],
-          context,
-        );
-        throw new RpcError(RpcErrorCodes.Revoked, `the provider rejected the refresh token of ${connectionId} (invalid_grant)`);
+    const context = { correlationId };
+
+    let tokens: TokenSet;
+    for (let attempt = 1; ; attempt++) {
+      if (mustRenew(held.lease.expiresAt, this.clock.now().getTime(), this.attemptBudgetMs)) {
+        const renewed = await this.lock.renew(held.lease, this.clock.now().getTime());
+        if (!renewed) return { outcome: 'lost_lock' };
+        held.lease = renewed;
       }
-      await this.events.decideAndAppend(
-        stream,
-        () => [{ type: 'RefreshFailed', data: { connectionId, tenantId, provider: provider.key, failure: err.failure, willRetry: err.retryable, attempt: 1 } }],
-        context,
-      );
-      this.logger.warn(`refresh of ${connectionId} failed: ${err.failure}`);
-      throw new RpcError(err.retryable ? RpcErrorCodes.Unavailable : RpcErrorCodes.ProviderError, `refresh of ${connectionId} failed: ${err.failure}`);
+      try {
+        tokens = await client.refresh(refreshToken, secret.value, this.clock.now());
+        break;
+      } catch (err) {
+        if (!(err instanceof TokenEndpointError)) throw err;
+        const decision = decideAfterFailure({ failure: err.failure, retryAfterSeconds: err.detail.retryAfterSeconds }, attempt, this.retryPolicy, Math.random());
+        if (decision.kind === 'check_for_race') {
+          const again = await this.read(tenantId, connectionId, correlationId);
+          if (!again) return { outcome: 'gone' };
+          if (again.version !== current.version) return fresh(again);
+          await this.events.decideAndAppend(stream, (history) => decideRevoked(history, connection), context);
+          this.logger.warn(`connection ${connectionId} (${provider.key}): the provider refused its refresh token (invalid_grant): revoked`);
+          return { outcome: 'revoked' };
+        }
+        await this.events.decideAndAppend(stream, (history) => decideRefreshFailed(history, connection, decision.report), context);
+        if (decision.kind === 'give_up') {
+          this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.failure} at attempt ${attempt}; giving up for now`);
+          return { outcome: 'failed', failure: err.failure, ...(decision.resumeAfterMs !== undefined ? { resumeAfterMs: decision.resumeAfterMs } : {}) };
+        }
+        this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.failure} at attempt ${attempt}; retrying in ${decision.delayMs} ms`);
+        // Keep the lock through the pause, so no other replica starts over at attempt 1 meanwhile.
+        const extended = await this.lock.renew(held.lease, this.clock.now().getTime(), decision.delayMs);
+        if (!extended) return { outcome: 'lost_lock' };
+        held.lease = extended;
+        await sleep(decision.delayMs);
+      }
     }
 
     const rotated = Boolean(tokens.refreshToken && tokens.refreshToken !== refreshToken);
+    const expiresAt = tokens.expiresAt?.toISOString() ?? null;
     let stored;
     try {
       stored = await this.rpc.request('vaultStoreCredential', {
@@ -89,32 +251,34 @@ export class RefreshService {
         credential: {
           ...current.credential,
           accessToken: tokens.accessToken,
+          // Rotation-safe: a provider that sends no new refresh token keeps the old one valid.
           refreshToken: tokens.refreshToken ?? refreshToken,
           tokenType: tokens.tokenType,
-          expiresAt: tokens.expiresAt?.toISOString() ?? null,
+          expiresAt,
           ...(tokens.grantedScopes ? { scopes: tokens.grantedScopes } : {}),
         },
         expectedVersion: current.version,
         correlationId,
       });
     } catch (err) {
-      if (err instanceof RpcError && err.code === RpcErrorCodes.Conflict) return fresh(await this.read(tenantId, connectionId, correlationId));
+      if (err instanceof RpcError && err.code === RpcErrorCodes.Conflict) {
+        // A newer credential got there first (a reconnect): ours is dropped, theirs stays.
+        this.logger.warn(`connection ${connectionId}: the credential changed during the refresh; keeping the newer one`);
+        const again = await this.read(tenantId, connectionId, correlationId);
+        return again ? fresh(again) : { outcome: 'gone' };
+      }
       throw err;
     }
-    await this.events.decideAndAppend(
-      stream,
-      () => [
-        {
-          type: 'Refreshed',
-          data: { connectionId, tenantId, provider: provider.key, expiresAt: tokens.expiresAt?.toISOString() ?? null, credentialVersion: stored.version, rotated },
-        },
-      ],
-      context,
-    );
-    return { outcome: 'refreshed', credentialVersion: stored.version, expiresAt: tokens.expiresAt?.toISOString() ?? null };
+    await this.events.decideAndAppend(stream, () => decideRefreshed(connection, { expiresAt, credentialVersion: stored.version, rotated }), context);
+    return { outcome: 'refreshed', credentialVersion: stored.version, expiresAt };
   }
 
-  private read(tenantId: string, connectionId: string, correlationId: string): Promise<ReadCredentialReply> {
-    return this.rpc.request('vaultReadCredential', { tenantId, connectionId, caller: 'refresher', correlationId });
+  private async read(tenantId: string, connectionId: string, correlationId: string): Promise<ReadCredentialReply | null> {
+    try {
+      return await this.rpc.request('vaultReadCredential', { tenantId, connectionId, caller: 'refresher', correlationId });
+    } catch (err) {
+      if (err instanceof RpcError && (err.code === RpcErrorCodes.NotFound || err.code === RpcErrorCodes.TenantErased)) return null;
+      throw err;
+    }
   }
 }

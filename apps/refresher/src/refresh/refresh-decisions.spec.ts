@@ -1,0 +1,86 @@
+import { AuthpipeEvent, createEvent, RecordedEvent } from '@authpipe/contracts';
+import type { RefreshPolicy } from '@authpipe/providers';
+import { decideRefreshed, decideRefreshFailed, decideRevoked, shouldRefresh } from './refresh-decisions';
+
+const connection = { connectionId: 'con_AAAAAAAAAAAAAAAAAAAAAA', tenantId: 'org_a', provider: 'discord' };
+const NOW = new Date('2026-01-01T00:00:00Z');
+const policy: RefreshPolicy = { supported: true, rotatesRefreshToken: true, marginSeconds: 300, jitterSeconds: 60 };
+
+function given(...events: AuthpipeEvent[]): RecordedEvent[] {
+  return events.map((e, i) => ({
+    ...createEvent(e, { correlationId: 'c', producer: 'test', now: NOW }),
+    streamId: `connection-${connection.connectionId}`,
+    revision: BigInt(i),
+    position: BigInt(i + 1),
+  })) as RecordedEvent[];
+}
+const connected: AuthpipeEvent = {
+  type: 'Connected',
+  data: { ...connection, userId: 'u1', scopes: ['identify'], expiresAt: NOW.toISOString(), refreshable: true, credentialVersion: 1 },
+};
+const stored = (version: number, expiresInMs: number, refreshToken: string | null = 'rt') => ({
+  version,
+  credential: { ...(refreshToken ? { refreshToken } : {}), expiresAt: new Date(NOW.getTime() + expiresInMs).toISOString() },
+});
+
+describe('whether a credential read under the lock still needs a refresh', () => {
+  it('on demand: only inside the provider margin', () => {
+    expect(shouldRefresh({ kind: 'on_demand' }, stored(1, 299_000), policy, NOW)).toBe(true);
+    expect(shouldRefresh({ kind: 'on_demand' }, stored(1, 301_000), policy, NOW)).toBe(false);
+  });
+
+  it('scheduled: while vault still holds the planned version; a newer one was refreshed by someone else', () => {
+    expect(shouldRefresh({ kind: 'scheduled', plannedVersion: 4 }, stored(4, 3_000_000), policy, NOW)).toBe(true);
+    expect(shouldRefresh({ kind: 'scheduled', plannedVersion: 4 }, stored(5, 100), policy, NOW)).toBe(false);
+  });
+
+  it('never without a refresh token, an expiry or provider support', () => {
+    expect(shouldRefresh({ kind: 'on_demand' }, stored(1, 0, null), policy, NOW)).toBe(false);
+    expect(shouldRefresh({ kind: 'on_demand' }, { version: 1, credential: { refreshToken: 'rt', expiresAt: null } }, policy, NOW)).toBe(false);
+    expect(shouldRefresh({ kind: 'on_demand' }, stored(1, 0), { ...policy, supported: false }, NOW)).toBe(false);
+    expect(shouldRefresh({ kind: 'on_demand' }, stored(1, 0), undefined, NOW)).toBe(false);
+  });
+});
+
+describe('refresh events', () => {
+  it('given Connected, when the provider refuses the grant, then Revoked (invalid_grant, by the refresher)', () => {
+    expect(decideRevoked(given(connected), connection)).toEqual([
+      { type: 'Revoked', data: { ...connection, reason: 'invalid_grant', detectedBy: 'refresher' } },
+    ]);
+  });
+
+  it('given an already revoked or disconnected connection, then nothing more', () => {
+    const revoked: AuthpipeEvent = { type: 'Revoked', data: { ...connection, reason: 'probe_unauthorized', detectedBy: 'health-monitor' } };
+    expect(decideRevoked(given(connected, revoked), connection)).toEqual([]);
+    expect(decideRevoked(given(connected, { type: 'Disconnected', data: connection }), connection)).toEqual([]);
+    expect(decideRefreshFailed(given(connected, revoked), connection, { failure: 'transient', willRetry: true, attempt: 1 })).toEqual([]);
+  });
+
+  it('given a reconnect after a revocation, then the new connection can be revoked again', () => {
+    const revoked: AuthpipeEvent = { type: 'Revoked', data: { ...connection, reason: 'invalid_grant', detectedBy: 'refresher' } };
+    expect(decideRevoked(given(connected, revoked, connected), connection)).toHaveLength(1);
+  });
+
+  it('reports every transient attempt with its number and whether another follows', () => {
+    const first = { failure: 'transient' as const, willRetry: true, attempt: 1 };
+    const history = given(connected, { type: 'RefreshFailed', data: { ...connection, ...first } });
+    expect(decideRefreshFailed(history, connection, { failure: 'transient', willRetry: false, attempt: 2 })).toEqual([
+      { type: 'RefreshFailed', data: { ...connection, failure: 'transient', willRetry: false, attempt: 2 } },
+    ]);
+  });
+
+  it('says invalid_client once, not again at every cool-down, until something else happens', () => {
+    const failed: AuthpipeEvent = { type: 'RefreshFailed', data: { ...connection, failure: 'invalid_client', willRetry: false, attempt: 1 } };
+    const report = { failure: 'invalid_client' as const, willRetry: false, attempt: 1 };
+    expect(decideRefreshFailed(given(connected), connection, report)).toHaveLength(1);
+    expect(decideRefreshFailed(given(connected, failed), connection, report)).toEqual([]);
+    const refreshed: AuthpipeEvent = { type: 'Refreshed', data: { ...connection, expiresAt: null, credentialVersion: 2, rotated: true } };
+    expect(decideRefreshFailed(given(connected, failed, refreshed), connection, report)).toHaveLength(1);
+  });
+
+  it('a stored credential becomes Refreshed with its version and whether the refresh token rotated', () => {
+    expect(decideRefreshed(connection, { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true })).toEqual([
+      { type: 'Refreshed', data: { ...connection, expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true } },
+    ]);
+  });
+});
