@@ -1,4 +1,5 @@
-// Three projects: unit (beside the code), integration (adapters against real servers), e2e (five apps as processes).
+// Projects: unit (beside the code), integration (adapters against real servers), e2e (five apps as processes),
+// packages (the SDKs) and browser (the Connect button in headless Chromium against the platform).
 // globalSetup starts one nats-server for the whole run and probes once for a container runtime.
 const { pathsToModuleNameMapper } = require('ts-jest');
 const { compilerOptions } = require('./tsconfig.json');
@@ -25,5 +26,8 @@ module.exports = {
     { ...shared, displayName: 'unit', testMatch: ['<rootDir>/apps/**/*.spec.ts', '<rootDir>/libs/**/*.spec.ts'] },
     { ...shared, displayName: 'integration', testMatch: ['<rootDir>/test/integration/**/*.test.ts'] },
     { ...shared, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e.test.ts'] },
+    // The SDK packages (@authpipe/node, @authpipe/react) against local servers, and the Connect button in Chromium.
+    { ...shared, displayName: 'packages', testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'] },
+    { ...shared, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.browser.test.ts'] },
   ],
 };
