@@ -4,7 +4,7 @@ import { ClientProxy, ClientProxyFactory, Transport } from '@nestjs/microservice
 import { connect, KV, NatsConnection } from 'nats';
 import { firstValueFrom } from 'rxjs';
 import { loadConfig, PlatformConfig } from '@authpipe/config';
-import { connectionIdFor, healthSubject, Rpc, RpcErrorCodes, StoreCredentialRequest } from '@authpipe/contracts';
+import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, connectionIdFor, healthSubject, Rpc, RpcErrorCodes, StoreCredentialRequest } from '@authpipe/contracts';
 import { createRpcClient, RpcClient, RpcError } from '@authpipe/messaging';
 import { TenantKeys } from '../../apps/vault/src/crypto/tenant-data-keys';
 import { kvKeys, vaultBucketNames } from '../../apps/vault/src/storage/jetstream-kv-secret-store';
@@ -39,6 +39,8 @@ let secretsKv: KV;
 let dataKeysKv: KV;
 let logs = '';
 const writes: jest.SpyInstance[] = [];
+/** Every error message vault answered with: none may carry a secret. */
+const errorMessages: string[] = [];
 
 async function startVaultWith(masterKeys: string): Promise<INestMicroservice> {
   const config = loadConfig(VaultConfig, {
@@ -82,6 +84,7 @@ async function failure(request: Promise<unknown>): Promise<RpcError> {
     (err: unknown) => err,
   );
   expect(outcome).toBeInstanceOf(RpcError);
+  errorMessages.push((outcome as RpcError).message);
   return outcome as RpcError;
 }
 
@@ -382,10 +385,24 @@ describe('vault over NATS', () => {
     });
   });
 
-  it('never wrote a secret or a master key to the logs', () => {
+  it('never wrote a secret or a master key to the logs, an error reply or an audit record', async () => {
     // Declared last, so it sees the logs of every request above, including the failing ones.
     expect(logs).toContain('under master key v2');
     expect(logs).toContain('cannot decrypt access_token');
-    for (const plain of plaintexts) expect(logs).not.toContain(plain);
+    expect(errorMessages.length).toBeGreaterThan(5);
+    // Every successful read above was audited; the records hold ids and versions only.
+    const jsm = await nats.jetstreamManager();
+    const stream = await jsm.streams.info(AUDIT_STREAM);
+    const audits: string[] = [];
+    for (let seq = stream.state.first_seq; seq <= stream.state.last_seq && stream.state.messages > 0; seq++) {
+      const message = await jsm.streams.getMessage(AUDIT_STREAM, { seq }).catch(() => null);
+      if (message?.subject.startsWith(`${AUDIT_SUBJECT_PREFIX}.`)) audits.push(new TextDecoder().decode(message.data));
+    }
+    expect(audits.length).toBeGreaterThan(10);
+    for (const plain of plaintexts) {
+      expect(logs).not.toContain(plain);
+      for (const message of errorMessages) expect(message).not.toContain(plain);
+      for (const audit of audits) expect(audit).not.toContain(plain);
+    }
   });
 });

@@ -249,6 +249,7 @@ export class VaultService {
         if (attempt >= MAX_STORE_ATTEMPTS) {
           throw new ConcurrencyError(`${what} kept changing during ${attempt} attempts to store it`, { cause: err });
         }
+        this.logger.debug(`${what} changed while being stored (attempt ${attempt}); reading it again`);
       }
     }
   }

@@ -6,8 +6,11 @@ import { AuditLog } from './audit-log.port';
 import { AuditUnavailableError } from './audit.errors';
 
 const STREAM_NOT_FOUND = 10059;
-/** After a failed publish that found no stream, vault tries to (re)create it, at most this often. */
-const ENSURE_INTERVAL_MS = 5_000;
+/**
+ * After a publish that found no stream, vault (re)creates it at once; after a failed attempt (no permission,
+ * JetStream down) it tries again at most this often. Refused reads are also logged at most this often.
+ */
+const RETRY_INTERVAL_MS = 5_000;
 
 export interface JetStreamAuditLogOptions {
   /** How long records are kept (the stream's max_age), applied when vault creates the stream. */
@@ -27,7 +30,7 @@ const codec = JSONCodec<SecretReadAudit>();
  */
 export class JetStreamAuditLog implements AuditLog {
   private readonly logger = new Logger('VaultAudit');
-  private lastEnsure = 0;
+  private lastFailedEnsure = 0;
   private ensuring: Promise<void> | null = null;
   private refusedSinceLog = 0;
   private lastFailureLog = 0;
@@ -56,7 +59,7 @@ export class JetStreamAuditLog implements AuditLog {
     } catch (err) {
       const reason = this.reasonOf(err, subject);
       this.logRefusal(reason);
-      if ((err as NatsError).code === '503') void this.ensureSoon();
+      if (noStream(err)) void this.ensureSoon();
       throw new AuditUnavailableError(reason, { cause: err });
     }
   }
@@ -76,7 +79,6 @@ export class JetStreamAuditLog implements AuditLog {
   }
 
   private async ensureStream(): Promise<void> {
-    this.lastEnsure = Date.now();
     try {
       const jsm = await this.nats.jetstreamManager();
       const wanted = JetStreamAuditLog.streamConfig(this.options);
@@ -98,33 +100,38 @@ export class JetStreamAuditLog implements AuditLog {
         await jsm.streams.info(AUDIT_STREAM).catch(() => Promise.reject(err));
       }
     } catch (err) {
+      this.lastFailedEnsure = Date.now();
       this.logger.error(`cannot create or bind the audit stream ${AUDIT_STREAM} (${describe(err)}): reads are refused until it can be written`);
     }
   }
 
   private ensureSoon(): Promise<void> {
-    if (this.ensuring || Date.now() - this.lastEnsure < ENSURE_INTERVAL_MS) return this.ensuring ?? Promise.resolve();
+    if (this.ensuring || Date.now() - this.lastFailedEnsure < RETRY_INTERVAL_MS) return this.ensuring ?? Promise.resolve();
     this.ensuring = this.ensureStream().finally(() => (this.ensuring = null));
     return this.ensuring;
   }
 
   private reasonOf(err: unknown, subject: string): string {
     const natsError = err as NatsError;
-    if (natsError.code === '503') return `no stream captures ${subject}`;
-    if (natsError.code === 'TIMEOUT') return `no ack from stream ${AUDIT_STREAM} within ${this.options.ackTimeoutMs} ms`;
+    // The stream's own refusals (limits, expect mismatch) come as API errors, some of them with code 503 too.
     if (natsError.api_error) return `stream ${AUDIT_STREAM} refused the record: ${natsError.api_error.description}`;
+    if (noStream(err)) return `no stream captures ${subject}`;
+    if (natsError.code === 'TIMEOUT') return `no ack from stream ${AUDIT_STREAM} within ${this.options.ackTimeoutMs} ms`;
     return describe(err);
   }
 
   /** An audit outage refuses every read: say so loudly, but at most once per few seconds. */
   private logRefusal(reason: string): void {
     this.refusedSinceLog++;
-    if (Date.now() - this.lastFailureLog < ENSURE_INTERVAL_MS) return;
+    if (Date.now() - this.lastFailureLog < RETRY_INTERVAL_MS) return;
     this.logger.error(`read refused: the audit record could not be written (${reason}); ${this.refusedSinceLog} read(s) refused since the last report`);
     this.lastFailureLog = Date.now();
     this.refusedSinceLog = 0;
   }
 }
+
+/** No responders: no stream captures the subject (deleted, or never created). */
+const noStream = (err: unknown): boolean => (err as NatsError)?.code === '503' && !(err as NatsError).api_error;
 
 /** A driver error by code and message (NATS messages name subjects and streams, never payloads). */
 function describe(err: unknown): string {

@@ -32,7 +32,7 @@ export interface RewrapDependencies {
   jobs: JobStateStore;
   kek: KeyEncryptionKeyProvider;
   clock: Clock;
-  log: { log(message: string): void; warn(message: string): void; error(message: string): void };
+  log: { log(message: string): void; warn(message: string): void; error(message: string): void; debug(message: string): void };
   settings: RewrapSettings;
 }
 
@@ -155,8 +155,12 @@ export class RewrapJob {
       log.log(`rewrap done (job ${this.progress.jobId}): ${this.summary()}`);
     } catch (err) {
       if (err instanceof StopRequested) {
-        await this.save().catch(() => undefined);
-        log.log(`rewrap paused by shutdown at ${this.summary()}; the next vault to start (or vaultStartRewrap) resumes it`);
+        const saved = await this.save().then(
+          () => true,
+          () => false,
+        );
+        const from = saved ? 'there' : 'its last saved checkpoint (saving this one failed)';
+        log.log(`rewrap paused by shutdown at ${this.summary()}; the next vault to start (or vaultStartRewrap) resumes it from ${from}`);
       } else if (err instanceof LockLostError || err instanceof ConcurrencyError) {
         // Another replica owns the job now: write nothing more.
         log.warn(`rewrap stopped on this replica: another replica took the job over at ${this.summary()}`);
@@ -244,7 +248,10 @@ export class RewrapJob {
       try {
         return await work();
       } catch (err) {
-        if (err instanceof ConcurrencyError) continue;
+        if (err instanceof ConcurrencyError) {
+          this.deps.log.debug(`rewrap: ${what} changed while being rewrapped (attempt ${attempt}); reading it again`);
+          continue;
+        }
         if (err instanceof CorruptRecordError || err instanceof DecryptFailedError || err instanceof UnknownKeyVersionError) {
           this.deps.log.warn(`rewrap: ${what} left as it was: ${err.message}`);
           return 'failed';
