@@ -13,4 +13,10 @@ export class GatewayConfig extends PlatformConfig {
   @IsInt() @Min(1) @Max(600) OAUTH_STATE_TTL_SECONDS: number = 600;
   /** Timeout of calls to providers' token endpoints. */
   @IsInt() @Min(500) @Max(60_000) PROVIDER_TIMEOUT_MS: number = 10_000;
+  /** Requests per minute per tenant (API key), per replica. */
+  @IsInt() @Min(1) @Max(1_000_000) RATE_LIMIT_PER_MINUTE: number = 600;
+  /** Requests per minute per client IP without a valid API key (the browser steps), per replica. */
+  @IsInt() @Min(1) @Max(1_000_000) RATE_LIMIT_ANONYMOUS_PER_MINUTE: number = 120;
+  /** Reverse proxies in front of the app whose X-Forwarded-For is trusted for the client IP (0: none). */
+  @IsInt() @Min(0) @Max(10) AUTHPIPE_TRUST_PROXY_HOPS: number = 0;
 }

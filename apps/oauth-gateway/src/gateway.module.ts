@@ -1,7 +1,8 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import type { NatsConnection } from 'nats';
 import type { EventStore } from '@authpipe/event-store';
-import { API_KEY_AUTHENTICATOR, correlationMiddleware } from '@authpipe/http';
+import { API_KEY_AUTHENTICATOR, correlationMiddleware, RateLimitGuard, RateLimitModule } from '@authpipe/http';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, platformProviders } from '@authpipe/platform';
 import { ApiKeyConnectionsController } from './api-key/api-key-connections.controller';
@@ -19,6 +20,7 @@ export class GatewayModule implements NestModule {
   static forConfig(config: GatewayConfig): DynamicModule {
     return {
       module: GatewayModule,
+      imports: [RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
       controllers: [ConnectSessionsController, ConnectFlowController, ApiKeyConnectionsController, healthController('oauth-gateway')],
       providers: [
         ...platformProviders(config, 'oauth-gateway'),
@@ -36,6 +38,7 @@ export class GatewayModule implements NestModule {
         { provide: API_KEY_AUTHENTICATOR, inject: [RPC_CLIENT], useFactory: (rpc: RpcClient) => new RpcApiKeyAuthenticator(rpc) },
         ConnectFlowService,
         ApiKeyConnectService,
+        { provide: APP_GUARD, useClass: RateLimitGuard },
       ],
     };
   }

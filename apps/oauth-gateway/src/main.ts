@@ -1,13 +1,16 @@
 import { loadConfig } from '@authpipe/config';
-import { ProblemFilter, problemValidationPipe } from '@authpipe/http';
+import { ProblemFilter, problemValidationPipe, serveOpenApi, trustProxies } from '@authpipe/http';
 import { runMain, startHttpApp } from '@authpipe/platform';
 import { GatewayConfig } from './gateway.config';
 import { GatewayModule } from './gateway.module';
+import { gatewayOpenApi } from './openapi/gateway.openapi';
 
 runMain('oauth-gateway', async () => {
   const config = loadConfig(GatewayConfig);
   await startHttpApp(GatewayModule.forConfig(config), 'oauth-gateway', config, config.GATEWAY_PORT, config.AUTHPIPE_BIND_HOST, (http) => {
+    trustProxies(http, config.AUTHPIPE_TRUST_PROXY_HOPS);
     http.useGlobalFilters(new ProblemFilter());
     http.useGlobalPipes(problemValidationPipe());
+    serveOpenApi(http, gatewayOpenApi);
   });
 });

@@ -1,6 +1,9 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
+import type { Observable } from 'rxjs';
+import type { RecordedEvent } from '@authpipe/contracts';
 import { Projector } from '@authpipe/projections';
 import { CONFIG } from '@authpipe/platform';
+import { ProjectedEvents } from './events-stream/projected-events';
 import { QueryApiConfig } from './query-api.config';
 import { PROJECTOR } from './query-api.tokens';
 
@@ -15,7 +18,13 @@ export class ProjectionRunner implements OnApplicationBootstrap, OnApplicationSh
   constructor(
     @Inject(PROJECTOR) private readonly projector: Projector,
     @Inject(CONFIG) private readonly config: QueryApiConfig,
+    private readonly projected: ProjectedEvents,
   ) {}
+
+  /** Every event once the read models reflect it, live (subscribers see what is projected after they subscribe). */
+  get events(): Observable<RecordedEvent> {
+    return this.projected.events;
+  }
 
   async onApplicationBootstrap(): Promise<void> {
     this.projector.onProjected((position) => {
@@ -37,5 +46,6 @@ export class ProjectionRunner implements OnApplicationBootstrap, OnApplicationSh
 
   async onApplicationShutdown(): Promise<void> {
     await this.projector.stop();
+    this.projected.complete();
   }
 }

@@ -8,6 +8,14 @@ export class QueryApiConfig extends ReadModelConfig {
   @IsString() @MinLength(32, { message: 'must be at least 32 characters (e.g. openssl rand -base64 32)' }) AUTHPIPE_ADMIN_TOKEN: string;
   /** How long a command waits for its own event to be projected, so that the caller reads its write. */
   @IsInt() @Min(0) @Max(30_000) READ_YOUR_WRITES_TIMEOUT_MS: number = 3_000;
+  /** Requests per minute per tenant (API key) or for the operator (admin token), per replica. */
+  @IsInt() @Min(1) @Max(1_000_000) RATE_LIMIT_PER_MINUTE: number = 600;
+  /** Requests per minute per client IP without a valid API key or admin token, per replica. */
+  @IsInt() @Min(1) @Max(1_000_000) RATE_LIMIT_ANONYMOUS_PER_MINUTE: number = 120;
+  /** Reverse proxies in front of the app whose X-Forwarded-For is trusted for the client IP (0: none). */
+  @IsInt() @Min(0) @Max(10) AUTHPIPE_TRUST_PROXY_HOPS: number = 0;
+  /** Interval of the comment line that keeps an idle event stream open through proxies. */
+  @IsInt() @Min(1) @Max(300) EVENT_STREAM_HEARTBEAT_SECONDS: number = 15;
   /** Relay connection lifecycle events to the JetStream stream AUTHPIPE_INTEGRATION for outside subscribers. */
   @IsIn(['on', 'off']) INTEGRATION_RELAY: 'on' | 'off' = 'on';
   /** How long AUTHPIPE_INTEGRATION keeps an event (0 = no limit); applies when the relay creates the stream. */

@@ -1,10 +1,15 @@
 import { DynamicModule, MiddlewareConsumer, Module, NestModule } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
 import type { EventStore } from '@authpipe/event-store';
-import { API_KEY_AUTHENTICATOR, correlationMiddleware } from '@authpipe/http';
+import { API_KEY_AUTHENTICATOR, correlationMiddleware, RateLimitModule } from '@authpipe/http';
 import { ConnectionsProjection, Projector, TenantActivityProjection, TenantsProjection } from '@authpipe/projections';
 import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, platformProviders, READ_MODELS } from '@authpipe/platform';
 import { InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { ConnectionsController } from './connections/connections.controller';
+import { EventStreamController } from './events-stream/event-stream.controller';
+import { ProjectedEvents } from './events-stream/projected-events';
+import { TenantEventStreams } from './events-stream/tenant-event-streams';
+import { QueryApiRateLimitGuard } from './rate-limit/query-api-rate-limit.guard';
 import { DisconnectService } from './connections/disconnect.service';
 import { CredentialsController } from './credentials/credentials.controller';
 import { CredentialsService } from './credentials/credentials.service';
@@ -28,6 +33,7 @@ export class QueryApiModule implements NestModule {
   static forConfig(config: QueryApiConfig): DynamicModule {
     return {
       module: QueryApiModule,
+      imports: [RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
       controllers: [
         AdminController,
         VaultAdminController,
@@ -37,6 +43,7 @@ export class QueryApiModule implements NestModule {
         ConnectionsController,
         CredentialsController,
         OverviewController,
+        EventStreamController,
         QueryRpcController,
         healthController('query-api'),
       ],
@@ -50,16 +57,20 @@ export class QueryApiModule implements NestModule {
         },
         {
           provide: PROJECTOR,
-          inject: [EVENT_STORE, READ_MODELS],
-          useFactory: (events: EventStore, store: ReadModelStore) =>
-            new Projector('query-api', events, store, [new TenantsProjection(), new ConnectionsProjection(), new TenantActivityProjection()]),
+          inject: [EVENT_STORE, READ_MODELS, ProjectedEvents],
+          // ProjectedEvents last: it publishes an event once the read models reflect it.
+          useFactory: (events: EventStore, store: ReadModelStore, projected: ProjectedEvents) =>
+            new Projector('query-api', events, store, [new TenantsProjection(), new ConnectionsProjection(), new TenantActivityProjection(), projected]),
         },
         {
           provide: EVENT_WRITER,
           inject: [EVENT_STORE, CLOCK],
           useFactory: (events: EventStore, clock: Clock) => new EventWriter(events, 'query-api', clock),
         },
+        ProjectedEvents,
         ProjectionRunner,
+        TenantEventStreams,
+        { provide: APP_GUARD, useClass: QueryApiRateLimitGuard },
         ReadModelApiKeyAuthenticator,
         { provide: API_KEY_AUTHENTICATOR, useExisting: ReadModelApiKeyAuthenticator },
         TenantCommands,

@@ -14,6 +14,22 @@ export interface TenantPrincipal {
   keyId: string;
 }
 
+const resolved = new WeakMap<Request, Promise<TenantPrincipal | null>>();
+
+/**
+ * The tenant of a request's bearer API key, or null when it carries none or an invalid one. Looked up once per
+ * request: the rate limiter (which runs first) and TenantAuthGuard share the answer.
+ */
+export function tenantOfRequest(req: Request, authenticator: ApiKeyAuthenticator): Promise<TenantPrincipal | null> {
+  let principal = resolved.get(req);
+  if (!principal) {
+    const parsed = parseApiKey(bearerToken(req.headers.authorization) ?? '');
+    principal = parsed ? authenticator.authenticate(parsed) : Promise.resolve(null);
+    resolved.set(req, principal);
+  }
+  return principal;
+}
+
 /** Admits requests carrying a valid tenant API key (`Authorization: Bearer apk_...`); everything else is a 401. */
 @Injectable()
 export class TenantAuthGuard implements CanActivate {
@@ -21,10 +37,8 @@ export class TenantAuthGuard implements CanActivate {
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const req = context.switchToHttp().getRequest<Request & { tenant?: TenantPrincipal }>();
-    const token = bearerToken(req.headers.authorization);
-    if (!token) throw Problems.unauthorized();
-    const parsed = parseApiKey(token);
-    const principal = parsed ? await this.authenticator.authenticate(parsed) : null;
+    if (!bearerToken(req.headers.authorization)) throw Problems.unauthorized();
+    const principal = await tenantOfRequest(req, this.authenticator);
     if (!principal) throw Problems.unauthorized('the API key is not valid or was revoked');
     req.tenant = principal;
     return true;
