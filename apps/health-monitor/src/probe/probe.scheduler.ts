@@ -115,7 +115,7 @@ export class ProbeScheduler implements OnApplicationBootstrap, BeforeApplication
   }
 
   /** Probe one connection now (if it is still connected), within its provider's concurrency limit. */
-  async probeNow(connectionId: string): Promise<void> {
+  private async probeNow(connectionId: string): Promise<void> {
     const view = await this.activeConnection(connectionId);
     if (!view) return;
     await this.limiter.run(view.provider, () => this.probe(connectionId));
