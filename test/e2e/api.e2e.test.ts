@@ -1,3 +1,5 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import Ajv from 'ajv';
 import { browse, CookieJar } from '../support/oauth-server/browser-less';
 import { OAuthServerHandle, startOAuthServer } from '../support/oauth-server/spawn';
 import { eventually, gatewayUrlFor, reservePorts, startTestPlatform, TestPlatform } from '../support/test-platform';
@@ -5,7 +7,8 @@ import { eventually, gatewayUrlFor, reservePorts, startTestPlatform, TestPlatfor
 /*
  * The API around the routes, on the five apps as processes: the OpenAPI documents and docs pages, the live event
  * stream of a tenant, and per-tenant rate limits. The platform runs with low limits (RATE_LIMIT_PER_MINUTE=5), so
- * this file counts every request each tenant makes and never polls with a tenant key.
+ * this file counts every request each tenant makes and never polls with a tenant key. The JSON answers it gets
+ * are checked at the end against the response schemas of the apps' own OpenAPI documents.
  */
 
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
@@ -13,6 +16,16 @@ const LIMIT = 5;
 const ANONYMOUS_LIMIT = 10;
 
 type TenantName = 'a' | 'b';
+type App = 'query' | 'gateway';
+
+/** A JSON answer to check against the document: `GET /v1/integrations/{provider}`, status, body. */
+interface Answer {
+  app: App;
+  operation: string;
+  status: number;
+  contentType: string;
+  body: Promise<unknown>;
+}
 
 interface StreamedEvent {
   id: string;
@@ -67,10 +80,20 @@ describe('API: OpenAPI documents, tenant event stream, rate limits (five process
   const keys: Record<TenantName, string> = { a: '', b: '' };
   /** Requests each tenant, and this address without a key, made to query-api in this (sub-minute) run. */
   const used: Record<TenantName | 'anonymous', number> = { a: 0, b: 0, anonymous: 0 };
+  const answers: Answer[] = [];
 
-  const query = (tenant: TenantName, path: string, init: RequestInit = {}) => {
+  /** Keep a JSON answer for the schema check; `operation` names it as the document does. */
+  const answered = (app: App, operation: string, res: Response): Response => {
+    const contentType = (res.headers.get('content-type') ?? '').split(';')[0];
+    if (contentType.endsWith('json')) answers.push({ app, operation, status: res.status, contentType, body: res.clone().json() });
+    return res;
+  };
+
+  /** A tenant's request to query-api; `template` is the path as the document names it when it has parameters. */
+  const query = async (tenant: TenantName, path: string, init: RequestInit = {}, template = path.split('?')[0]) => {
     used[tenant]++;
-    return fetch(`${platform.queryUrl}${path}`, { ...init, headers: { authorization: `Bearer ${keys[tenant]}`, 'content-type': 'application/json' } });
+    const res = await fetch(`${platform.queryUrl}${path}`, { ...init, headers: { authorization: `Bearer ${keys[tenant]}`, 'content-type': 'application/json' } });
+    return answered('query', `${init.method ?? 'GET'} ${template}`, res);
   };
 
   async function connectUser(tenant: TenantName, userId: string) {
@@ -79,6 +102,7 @@ describe('API: OpenAPI documents, tenant event stream, rate limits (five process
       headers: { authorization: `Bearer ${keys[tenant]}`, 'content-type': 'application/json' },
       body: JSON.stringify({ provider: 'gmail', userId, scopes: [GMAIL_READONLY] }),
     });
+    answered('gateway', 'POST /v1/connect-sessions', session);
     expect(session.status).toBe(201);
     const result = await browse(((await session.json()) as { connectUrl: string }).connectUrl, { jar: new CookieJar() });
     expect(result.response.status).toBe(200);
@@ -140,10 +164,12 @@ describe('API: OpenAPI documents, tenant event stream, rate limits (five process
         expect(res.headers.get('cache-control')).toBe('no-store');
       }
       for (const tenant of ['a', 'b'] as const) {
-        const registered = await query(tenant, '/v1/integrations/gmail', {
-          method: 'PUT',
-          body: JSON.stringify({ clientId: 'api-test-client', clientSecret: 'api-test-secret', scopes: [GMAIL_READONLY] }),
-        });
+        const registered = await query(
+          tenant,
+          '/v1/integrations/gmail',
+          { method: 'PUT', body: JSON.stringify({ clientId: 'api-test-client', clientSecret: 'api-test-secret', scopes: [GMAIL_READONLY] }) },
+          '/v1/integrations/{provider}',
+        );
         expect(registered.status).toBe(200);
       }
       await connectUser('b', 'b_user');
@@ -172,7 +198,7 @@ describe('API: OpenAPI documents, tenant event stream, rate limits (five process
   });
 
   it('refuses the event stream without a valid API key', async () => {
-    const res = await fetch(`${platform.queryUrl}/v1/events/stream`);
+    const res = answered('query', 'GET /v1/events/stream', await fetch(`${platform.queryUrl}/v1/events/stream`));
     used.anonymous++;
     expect(res.status).toBe(401);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
@@ -202,8 +228,11 @@ describe('API: OpenAPI documents, tenant event stream, rate limits (five process
   });
 
   it('limits requests without a valid API key by client address, separately from the tenants', async () => {
-    const anonymous = () => (used.anonymous++, fetch(`${platform.queryUrl}/v1/providers`));
-    const badKey = () => (used.anonymous++, fetch(`${platform.queryUrl}/v1/connections`, { headers: { authorization: `Bearer apk_AAAAAAAAAAAA_${'x'.repeat(43)}` } }));
+    const anonymous = async () => (used.anonymous++, answered('query', 'GET /v1/providers', await fetch(`${platform.queryUrl}/v1/providers`)));
+    const badKey = async () => (
+      used.anonymous++,
+      answered('query', 'GET /v1/connections', await fetch(`${platform.queryUrl}/v1/connections`, { headers: { authorization: `Bearer apk_AAAAAAAAAAAA_${'x'.repeat(43)}` } }))
+    );
     while (used.anonymous < ANONYMOUS_LIMIT) {
       const withBadKey = used.anonymous % 2 === 1;
       expect((await (withBadKey ? badKey() : anonymous())).status).toBe(withBadKey ? 401 : 200);
@@ -215,5 +244,27 @@ describe('API: OpenAPI documents, tenant event stream, rate limits (five process
     expect((await badKey()).status).toBe(429);
     // Tenant B keeps its own budget.
     expect((await query('b', '/v1/connections')).status).toBe(200);
+  });
+
+  it('answered every request above in a shape its OpenAPI document declares', async () => {
+    const documents: Record<App, { paths: Record<string, Record<string, { responses: Record<string, { content?: Record<string, { schema: object }> }> }>> }> = {
+      query: (await SwaggerParser.dereference((await (await fetch(`${platform.queryUrl}/openapi.json`)).json()) as never)) as never,
+      gateway: (await SwaggerParser.dereference((await (await fetch(`${platform.gatewayUrl}/openapi.json`)).json()) as never)) as never,
+    };
+    // OpenAPI 3.0 schemas: `nullable` is understood, formats and examples are not checked.
+    const ajv = new Ajv({ strict: false, validateFormats: false, allErrors: true });
+    const statuses = new Set(answers.map((a) => `${a.operation} ${a.status}`));
+    expect([...statuses]).toEqual(expect.arrayContaining(['PUT /v1/integrations/{provider} 200', 'GET /v1/connections 200', 'GET /v1/connections 429', 'GET /v1/providers 200', 'POST /v1/connect-sessions 201']));
+    for (const answer of answers) {
+      const [method, path] = answer.operation.split(' ');
+      const responses = documents[answer.app].paths[path][method.toLowerCase()].responses;
+      const schema = (responses[String(answer.status)] ?? responses.default)?.content?.[answer.contentType]?.schema;
+      const valid = schema ? ajv.validate(schema, await answer.body) : false;
+      expect({ answer: `${answer.operation} ${answer.status} ${answer.contentType}`, documented: Boolean(schema), errors: valid ? null : ajv.errors }).toEqual({
+        answer: `${answer.operation} ${answer.status} ${answer.contentType}`,
+        documented: true,
+        errors: null,
+      });
+    }
   });
 });
