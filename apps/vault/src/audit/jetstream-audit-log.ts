@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Logger } from '@nestjs/common';
 import { DiscardPolicy, JetStreamClient, JSONCodec, nanos, NatsConnection, NatsError, RetentionPolicy, StorageType, StreamConfig } from 'nats';
 import { AUDIT_STREAM, AUDIT_SUBJECT_PREFIX, auditSubject, SecretReadAudit } from '@authpipe/contracts';
@@ -54,8 +53,8 @@ export class JetStreamAuditLog implements AuditLog {
   async recordRead(record: SecretReadAudit): Promise<void> {
     const subject = auditSubject(record.tenantId);
     try {
-      // msgID: a retried publish within the duplicate window is stored once.
-      await this.js.publish(subject, codec.encode(record), { expect: { streamName: AUDIT_STREAM }, timeout: this.options.ackTimeoutMs, msgID: randomUUID() });
+      // No Nats-Msg-Id: vault never retries a publish (a failed read is retried by its caller, as a new read).
+      await this.js.publish(subject, codec.encode(record), { expect: { streamName: AUDIT_STREAM }, timeout: this.options.ackTimeoutMs });
     } catch (err) {
       const reason = this.reasonOf(err, subject);
       this.logRefusal(reason);
