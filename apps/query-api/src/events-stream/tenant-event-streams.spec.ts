@@ -10,7 +10,7 @@ const recorded = (type: string, data: Record<string, unknown>): RecordedEvent =>
     streamId: 'tenant-org_acme',
     revision: 0n,
     position: 1n,
-  }) as RecordedEvent;
+  }) as unknown as RecordedEvent;
 
 describe('serverSentEvent', () => {
   it('writes id, event type and one data line of the facts with occurredAt', () => {
