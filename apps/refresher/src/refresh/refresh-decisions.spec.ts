@@ -29,6 +29,12 @@ describe('whether a credential read under the lock still needs a refresh', () =>
     expect(shouldRefresh({ kind: 'on_demand' }, stored(1, 301_000), policy, NOW)).toBe(false);
   });
 
+  it('on demand after waiting for another worker: not when vault holds a newer version than before the wait', () => {
+    expect(shouldRefresh({ kind: 'on_demand', seenVersion: 3 }, stored(4, 1_000), policy, NOW)).toBe(false);
+    expect(shouldRefresh({ kind: 'on_demand', seenVersion: 3 }, stored(3, 1_000), policy, NOW)).toBe(true);
+    expect(shouldRefresh({ kind: 'on_demand', seenVersion: 3 }, stored(3, 301_000), policy, NOW)).toBe(false);
+  });
+
   it('scheduled: while vault still holds the planned version; a newer one was refreshed by someone else', () => {
     expect(shouldRefresh({ kind: 'scheduled', plannedVersion: 4 }, stored(4, 3_000_000), policy, NOW)).toBe(true);
     expect(shouldRefresh({ kind: 'scheduled', plannedVersion: 4 }, stored(5, 100), policy, NOW)).toBe(false);

@@ -3,13 +3,17 @@ import type { RefreshPolicy } from '@authpipe/providers';
 import { needsRefresh } from '@authpipe/providers';
 import type { FailedAttempt } from './retry-policy';
 
-/** Why a flight runs: a read found the credential inside its margin, or the scheduler planned it for a version. */
-export type RefreshTrigger = { kind: 'on_demand' } | { kind: 'scheduled'; plannedVersion: number };
+/**
+ * Why a flight runs: a read found the credential inside its margin (`seenVersion`: the version vault held when the
+ * request had to wait for another worker's lock), or the scheduler planned it for a version.
+ */
+export type RefreshTrigger = { kind: 'on_demand'; seenVersion?: number } | { kind: 'scheduled'; plannedVersion: number };
 
 /**
- * Whether the credential read under the lock still needs refreshing. On demand: it is inside the provider's margin.
- * Scheduled: vault still holds the version the plan was made for; a newer one means another worker (or a
- * reconnect) replaced it since, and the plan is stale rather than due.
+ * Whether the credential read under the lock still needs refreshing. A version newer than the one the trigger knew
+ * means another worker (or a reconnect) replaced it meanwhile: that worker's result is the answer, whatever the
+ * margin says (a token shorter than its margin is always inside it). Otherwise on demand: it is inside the
+ * provider's margin; scheduled: it is the planned version.
  */
 export function shouldRefresh(
   trigger: RefreshTrigger,
@@ -19,6 +23,7 @@ export function shouldRefresh(
 ): boolean {
   if (!policy?.supported || !stored.credential.refreshToken || !stored.credential.expiresAt) return false;
   if (trigger.kind === 'scheduled') return stored.version <= trigger.plannedVersion;
+  if (trigger.seenVersion !== undefined && stored.version > trigger.seenVersion) return false;
   return needsRefresh(stored.credential.expiresAt, true, policy.marginSeconds, now);
 }
 

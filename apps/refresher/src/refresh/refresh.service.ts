@@ -153,19 +153,32 @@ export class RefreshService {
   }
 
   private async fly(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number): Promise<FlightResult> {
-    const acquired = await this.acquire(connectionId, waitUntil);
+    let decidedBy = trigger;
+    const acquired = await this.acquire(connectionId, waitUntil, async () => {
+      // Someone else is refreshing: remember what vault holds now, so that after the wait a newer version is
+      // recognised as that worker's result rather than refreshed again.
+      const seen = await this.read(tenantId, connectionId, correlationId);
+      if (seen && trigger.kind === 'on_demand') decidedBy = { kind: 'on_demand', seenVersion: seen.version };
+    });
     if (!('token' in acquired)) return acquired;
     const held = { lease: acquired };
     try {
-      return await this.refreshHolding(held, tenantId, connectionId, trigger, correlationId);
+      return await this.refreshHolding(held, tenantId, connectionId, decidedBy, correlationId);
     } finally {
       await this.lock.release(held.lease).catch((err: Error) => this.logger.warn(`releasing the lock of ${connectionId} failed: ${err.message}`));
     }
   }
 
-  /** Take the lock, polling until `waitUntil` while another worker holds it (0 = do not wait). */
-  private async acquire(connectionId: string, waitUntil: number): Promise<RefreshLease | Extract<FlightResult, { outcome: 'busy' }>> {
-    for (;;) {
+  /**
+   * Take the lock, polling until `waitUntil` while another worker holds it (0 = do not wait). `onContended` runs
+   * once, before the first wait.
+   */
+  private async acquire(
+    connectionId: string,
+    waitUntil: number,
+    onContended: () => Promise<void>,
+  ): Promise<RefreshLease | Extract<FlightResult, { outcome: 'busy' }>> {
+    for (let waits = 0; ; waits++) {
       const now = this.clock.now().getTime();
       const attempt = await this.lock.tryAcquire(connectionId, now);
       if (attempt.acquired) {
@@ -174,6 +187,7 @@ export class RefreshService {
       }
       const pause = nextLook(this.clock.now().getTime(), waitUntil, this.config.REFRESH_LOCK_POLL_MS, Math.random());
       if (pause === null) return { outcome: 'busy', holder: attempt.holder, until: attempt.until };
+      if (waits === 0) await onContended();
       await sleep(pause);
     }
   }
@@ -270,6 +284,7 @@ export class RefreshService {
       throw err;
     }
     await this.events.decideAndAppend(stream, () => decideRefreshed(connection, { expiresAt, credentialVersion: stored.version, rotated }), context);
+    this.logger.debug(`refreshed ${connectionId} (${provider.key}) to version ${stored.version} (${trigger.kind})`);
     return { outcome: 'refreshed', credentialVersion: stored.version, expiresAt };
   }
 
