@@ -91,6 +91,7 @@ export class Authpipe {
           secrets: () => [this.#apiKey],
           initialDelayMs: events.initialDelayMs ?? 500,
           maxDelayMs: events.maxDelayMs ?? 30_000,
+          idleTimeoutMs: events.idleTimeoutMs ?? 45_000,
           onMessage: (message) => this.#onMessage(message),
           onStatus: (status, error) => this.#onStreamStatus(status, error),
         });
@@ -115,10 +116,7 @@ export class Authpipe {
     }
     const load = () => this.#fetchCredential(provider, tenantId, userId);
     if (!this.#cache) return load();
-    if (this.#stream && this.#stream.status === 'idle') {
-      this.#stream.start();
-      this.#streamWait = this.#stream.firstAttempt(this.#options.events ? (this.#options.events.openTimeoutMs ?? 2000) : 2000);
-    }
+    this.#startStream();
     if (this.#streamWait) {
       // The first calls wait (bounded) for the stream, so that what they cache is covered by its invalidations.
       await this.#streamWait;
@@ -164,6 +162,15 @@ export class Authpipe {
     return result;
   }
 
+  /**
+   * Opens the event stream now rather than at the first getCredential (for `onEvent` from the start); resolves
+   * when it opened, or when its first attempt failed (it keeps retrying), or after `openTimeoutMs`.
+   */
+  async openEventStream(): Promise<void> {
+    this.#startStream();
+    await this.#streamWait;
+  }
+
   /** Counters of the cache and the state of the event stream. */
   stats(): CacheStats {
     return { ...this.#counters, entries: this.#cache?.size ?? 0, eventStream: this.eventStreamStatus };
@@ -184,6 +191,12 @@ export class Authpipe {
 
   toJSON(): Record<string, string> {
     return { baseUrl: this.#baseUrl.href, ...(this.#gatewayUrl ? { gatewayUrl: this.#gatewayUrl.href } : {}), apiKey: '[redacted]' };
+  }
+
+  #startStream(): void {
+    if (!this.#stream || this.#stream.status !== 'idle') return;
+    this.#stream.start();
+    this.#streamWait = this.#stream.firstAttempt(this.#options.events ? (this.#options.events.openTimeoutMs ?? 2000) : 2000);
   }
 
   async #fetchCredential(provider: string, tenantId: string, userId: string): Promise<CredentialResult> {
@@ -232,9 +245,12 @@ export class Authpipe {
     if (DROPS.has(event.type)) {
       cache.invalidateConnection(connectionId);
     } else if (event.type === 'Refreshed') {
-      // The refresh this process's own read caused is already cached: same expiry, nothing to do.
+      // A read under way returns the token as of the refresh or just before it (still valid until its own
+      // expiry); leaving it be is what keeps a read that itself refreshes from starting one more read, forever.
+      if (cache.isFetching(connectionId)) return;
       const cached = cache.cachedExpiryOf(connectionId);
-      if (cached !== undefined && 'expiresAt' in event.data && event.data.expiresAt === cached) return;
+      // Nothing cached, or the very refresh this process's own read caused: nothing to do.
+      if (cached === undefined || sameInstant(cached, event.data.expiresAt)) return;
       cache.invalidateConnection(connectionId, { prefetch: true });
     }
   }
@@ -244,6 +260,11 @@ export class Authpipe {
     if (status === 'open') this.#cache?.invalidateAll();
     this.#options.onEventStreamStatus?.(status, error);
   }
+}
+
+function sameInstant(a: string | null, b: unknown): boolean {
+  if (a === null || b === null) return a === b;
+  return typeof b === 'string' && Date.parse(a) === Date.parse(b);
 }
 
 function baseUrlOf(value: string, name: string): URL {

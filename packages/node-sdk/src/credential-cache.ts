@@ -129,6 +129,12 @@ export class CredentialCache<V> {
     this.keyByConnection.clear();
   }
 
+  /** Whether a fetch for this connection is under way. */
+  isFetching(connectionId: string): boolean {
+    const key = this.keyByConnection.get(connectionId);
+    return key !== undefined && this.flights.has(key);
+  }
+
   /** The expiry of the cached credential of a connection: undefined when none is cached. */
   cachedExpiryOf(connectionId: string): string | null | undefined {
     const key = this.keyByConnection.get(connectionId);

@@ -12,6 +12,8 @@ export interface EventStreamClientOptions {
   secrets: () => readonly string[];
   initialDelayMs: number;
   maxDelayMs: number;
+  /** Reconnect when nothing (not even a heartbeat comment) arrived for this long; 0 never. */
+  idleTimeoutMs: number;
   onMessage: (message: SseMessage) => void;
   onStatus: (status: EventStreamStatus, error?: AuthpipeError) => void;
   random?: () => number;
@@ -107,6 +109,12 @@ export class EventStreamClient {
       this.everOpened = true;
       this.setStatus('open');
       this.settleFirst();
+      if (this.options.idleTimeoutMs > 0) {
+        // A half-open connection (a peer gone without a FIN) is silent: the server's heartbeats tell it apart.
+        request.setTimeout(this.options.idleTimeoutMs, () =>
+          fail(new AuthpipeUnavailableError(`the event stream was silent for ${this.options.idleTimeoutMs} ms`, { code: 'STREAM_IDLE' })),
+        );
+      }
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => this.parser.push(chunk));
       res.on('end', () => fail(new AuthpipeUnavailableError('the event stream ended', { code: 'STREAM_ENDED' })));

@@ -146,6 +146,11 @@ export interface EventStreamOptions {
   maxDelayMs?: number;
   /** How long the first getCredential waits for the stream to open before fetching anyway (default 2000 ms). */
   openTimeoutMs?: number;
+  /**
+   * Reconnect when the stream was silent this long (default 45 000 ms: three of query-api's 15 s heartbeats);
+   * 0 never.
+   */
+  idleTimeoutMs?: number;
 }
 
 export interface AuthpipeOptions {
@@ -157,7 +162,10 @@ export interface AuthpipeOptions {
   apiKey: string;
   /** `false` fetches on every call. */
   cache?: CachePolicy | false;
-  /** `false` keeps no event stream: cached entries then live by `maxAgeSeconds` and expiry only. */
+  /**
+   * `false` keeps no event stream: cached entries then live by `maxAgeSeconds` and expiry only. query-api does not
+   * replay missed events, so every (re)connect of the stream empties the cache.
+   */
   events?: EventStreamOptions | false;
   /** Per request (default 20 000 ms: a credential read may wait on a refresh at the provider). */
   timeoutMs?: number;

@@ -192,6 +192,18 @@ describe('@authpipe/node', () => {
     expect(server.requests.credentials).toBe(2);
   });
 
+  it('lets a read under way finish when a Refreshed arrives meanwhile, without starting another', async () => {
+    server.onCredential((_p, userId, n) => oauth(userId, n, new Date(clock + n * HOUR).toISOString(), { delayMs: 150 }));
+    const c = client();
+    const pending = get(c);
+    await until(() => server.requests.credentials === 1, 'the first request');
+    server.emit('Refreshed', { connectionId: connectionIdFor(TENANT, 'gmail', 'user_123'), expiresAt: new Date(clock + HOUR).toISOString() });
+    await pending;
+    await new Promise((r) => setTimeout(r, 100));
+    expect(server.requests.credentials).toBe(1);
+    expect((await get(c)).credential.accessToken).toBe(token(1));
+  });
+
   it('does not cache an answer fetched while a revocation arrived', async () => {
     server.onCredential((_p, userId, n) => oauth(userId, n, undefined, n === 1 ? { delayMs: 200 } : {}));
     const c = client();
@@ -222,6 +234,15 @@ describe('@authpipe/node', () => {
     expect((await get(c)).credential.accessToken).toBe(token(2));
   });
 
+  it('reconnects a stream that went silent (no heartbeat within idleTimeoutMs)', async () => {
+    server.onCredential((_p, userId, n) => oauth(userId, n));
+    const errors: string[] = [];
+    const c = client({ events: { initialDelayMs: 20, maxDelayMs: 200, idleTimeoutMs: 150 }, onEventStreamStatus: (_s, e) => e && errors.push(e.message) });
+    await get(c);
+    await until(() => server.requests.stream >= 2, 'a reconnect after silence');
+    expect(errors[0]).toBe('the event stream was silent for 150 ms');
+  });
+
   it('parses events split across writes, with CRLF, comments and multi-line data', async () => {
     server.onCredential((_p, userId, n) => oauth(userId, n));
     const events: AuthpipeStreamEvent[] = [];
@@ -250,6 +271,15 @@ describe('@authpipe/node', () => {
     clock += 301_000; // older than maxAge: served, and revalidated in the background
     expect((await get(c)).credential.accessToken).toBe(token(1));
     await until(() => server.answered() === 2, 'the max-age revalidation');
+  });
+
+  it('opens the event stream on request, before any getCredential', async () => {
+    const c = client();
+    expect(c.eventStreamStatus).toBe('idle');
+    await c.openEventStream();
+    expect(c.eventStreamStatus).toBe('open');
+    expect(server.requests.stream).toBe(1);
+    expect(new Authpipe({ baseUrl: server.url, apiKey: API_KEY, events: false }).eventStreamStatus).toBe('disabled');
   });
 
   it('fetches every time with cache: false', async () => {
