@@ -4,7 +4,8 @@
 // in-memory read models rebuilt from it). Installs what is missing, starts nats-server and the five apps as
 // separate processes with prefixed logs, and prints where to click. Ctrl-C stops everything it started.
 //   npm start                  the platform, pointed at the real providers
-//   npm start -- --demo        plus a local Google-like authorization server, a demo tenant and a connect link
+//   npm start -- --demo        plus local Google and Discord stand-ins, a fake ClickSend, a demo tenant, and the
+//                              demo page with Connect buttons (DEMO_PORT, default 3002)
 const { execFileSync, spawnSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } = require('node:fs');
@@ -33,8 +34,11 @@ function installDependencies() {
 
 function build() {
   say('demo', 'building (tsc)');
-  const result = spawnSync('npm', ['run', 'build', '--silent'], { cwd: ROOT, stdio: 'inherit' });
-  if (result.status !== 0) process.exit(result.status ?? 1);
+  // The demo page's backend uses the SDK package (packages/node-sdk), built by build:packages.
+  for (const script of demo ? ['build', 'build:packages'] : ['build']) {
+    const result = spawnSync('npm', ['run', script, '--silent'], { cwd: ROOT, stdio: 'inherit' });
+    if (result.status !== 0) process.exit(result.status ?? 1);
+  }
 }
 
 /** A secret kept in .authpipe/ so that restarts keep working with the same keys and tokens. */
@@ -87,7 +91,9 @@ async function main() {
 
   const gatewayPort = Number(process.env.GATEWAY_PORT ?? 3000);
   const queryPort = Number(process.env.QUERY_API_PORT ?? 3001);
-  for (const [name, port] of [['GATEWAY_PORT', gatewayPort], ['QUERY_API_PORT', queryPort]]) {
+  const demoPort = Number(process.env.DEMO_PORT ?? 3002);
+  const ports = [['GATEWAY_PORT', gatewayPort], ['QUERY_API_PORT', queryPort], ...(demo ? [['DEMO_PORT', demoPort]] : [])];
+  for (const [name, port] of ports) {
     if (!(await portFree(port))) throw new Error(`port ${port} is taken: stop what uses it or set ${name}`);
   }
   const gatewayUrl = process.env.AUTHPIPE_PUBLIC_URL ?? `http://127.0.0.1:${gatewayPort}`;
@@ -103,12 +109,13 @@ async function main() {
     QUERY_API_PORT: String(queryPort),
     AUTHPIPE_PUBLIC_URL: gatewayUrl,
   };
-  let localGoogle;
+  let localProviders;
   if (demo) {
-    localGoogle = await require('./lib/demo').startLocalGoogle({ state: STATE, gatewayUrl });
-    stops.push(() => localGoogle.stop());
-    env.AUTHPIPE_PROVIDERS_FILE = localGoogle.providersFile;
-    say('demo', `local Google-like authorization server at ${localGoogle.issuer}`);
+    localProviders = await require('./lib/demo').startLocalProviders({ state: STATE, gatewayUrl });
+    stops.push(() => localProviders.stop());
+    env.AUTHPIPE_PROVIDERS_FILE = localProviders.providersFile;
+    const { gmail, discord, clicksend } = localProviders.issuers;
+    say('demo', `local stand-ins: Google at ${gmail}, Discord at ${discord}, ClickSend at ${clicksend}`);
   }
 
   const apps = await startApps({ natsUrl, env, onLine: (app, line) => say(app, line) });
@@ -123,7 +130,13 @@ async function main() {
   }
 
   let demoLines = [];
-  if (demo) demoLines = await require('./lib/demo').bootstrapDemo({ state: STATE, queryUrl, gatewayUrl, adminToken, localGoogle });
+  if (demo) {
+    const { bootstrapDemo, startDemoApp } = require('./lib/demo');
+    const tenant = await bootstrapDemo({ state: STATE, queryUrl, gatewayUrl, adminToken, localProviders });
+    const page = await startDemoApp({ queryUrl, gatewayUrl, apiKey: tenant.apiKey, localProviders, port: demoPort });
+    stops.push(() => page.stop());
+    demoLines = [`Demo page: ${page.url}  (Connect buttons for Gmail, Discord and ClickSend, connections, get credential via @authpipe/node)`, ...tenant.lines];
+  }
   process.stdout.write(`
 Authpipe is running (embedded defaults: NATS JetStream event store, in-memory read models).
   oauth-gateway   ${gatewayUrl}      connect sessions, /v1/connect/start, /v1/oauth/callback/:provider
