@@ -38,7 +38,18 @@ export async function requestJson<T>(req: JsonRequest): Promise<T> {
     );
   }
   const requestId = res.headers.get('x-request-id') ?? undefined;
-  const text = await res.text().catch(() => '');
+  let text: string;
+  try {
+    text = await res.text();
+  } catch (err) {
+    const timedOut = (err as Error)?.name === 'TimeoutError';
+    throw new AuthpipeUnavailableError(`${req.what}: the answer was cut off${timedOut ? ` after ${req.timeoutMs} ms` : ''}`, {
+      code: timedOut ? 'TIMEOUT' : 'NETWORK_ERROR',
+      status: res.status,
+      requestId,
+      cause: safeCause(err, req.secrets),
+    });
+  }
   if (res.ok) {
     try {
       return JSON.parse(text) as T;
