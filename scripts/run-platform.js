@@ -58,6 +58,17 @@ function portFree(port) {
   });
 }
 
+// What has been started so far, stopped in reverse order on Ctrl-C or when start-up fails half-way.
+const stops = [];
+let stopping = false;
+async function stopAll(code) {
+  if (stopping) return;
+  stopping = true;
+  say('demo', 'stopping…');
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+  process.exit(code);
+}
+
 async function main() {
   checkNode();
   installDependencies();
@@ -66,15 +77,6 @@ async function main() {
   const { startApps } = require('./lib/platform');
   mkdirSync(STATE, { recursive: true });
 
-  const stops = [];
-  let stopping = false;
-  const stopAll = async (code) => {
-    if (stopping) return;
-    stopping = true;
-    say('demo', 'stopping…');
-    for (const stop of stops.reverse()) await stop().catch(() => undefined);
-    process.exit(code);
-  };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
 
@@ -155,5 +157,5 @@ Ctrl-C stops everything.
 
 main().catch((err) => {
   console.error(`\nAuthpipe could not start: ${err.message}`);
-  process.exit(1);
+  void stopAll(1);
 });
