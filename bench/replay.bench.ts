@@ -106,7 +106,7 @@ interface Measurement {
   seconds: number;
   rate: number;
   samples: string[];
-  /** Rate over the last sampled stretch (about 10 s): the store's steady state, once every document exists. */
+  /** Rate over the last 30 s or so of samples: the store's steady state, once every document exists. */
   recentRate: number;
   heapMiB: number;
   swap?: string;
@@ -200,8 +200,9 @@ async function measure(what: 'rebuild' | 'projector', streamName: string, prefix
   });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0 || !final) throw new Error(`the ${what} measurement failed (exit ${code}); is dist/ built (npm run build)?`);
-  points.push({ s: final.seconds, events: final.events });
-  const [before, last] = points.slice(-2);
+  // The last 30 s or more (samples come every 10 s), ending at the last sample: a shorter stretch is noise.
+  const last = points[points.length - 1];
+  const before = [...points].reverse().find((p) => p.s <= last.s - 30) ?? points[0];
   const recentRate = last.s > before.s ? (last.events - before.events) / (last.s - before.s) : final.rate;
   return { ...final, samples, recentRate };
 }
@@ -262,7 +263,7 @@ describe('replay rate', () => {
       m.done
         ? `${what}: all ${fmt(m.events)} events in ${m.seconds.toFixed(1)} s, ${fmt(m.rate)} events/s`
         : `${what}: STOPPED after ${budget} s at ${fmt(m.events)} of ${fmt(written)} events, ${fmt(m.rate)} events/s on average, ` +
-          `${fmt(m.recentRate)} events/s over the last stretch; at that last rate the remaining ${fmt(written - m.events)} events would take ` +
+          `${fmt(m.recentRate)} events/s over the last 30 s; at that last rate the remaining ${fmt(written - m.events)} events would take ` +
           `~${formatDuration((written - m.events) / m.recentRate)} more (extrapolated)`;
     console.log(
       [

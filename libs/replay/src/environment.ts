@@ -6,6 +6,9 @@ import { ConnectionsProjection, Projection, TenantsProjection } from '@authpipe/
 import { MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { eventStoreDbHead, HistoryHead, jetStreamHead } from './head';
 
+/** JetStream API error: no such stream. */
+const JS_STREAM_NOT_FOUND = 10059;
+
 /**
  * The projections query-api runs, in its order (apps/query-api/src/query-api.module.ts): what `replay rebuild`
  * rebuilds. A projection added there must be added here.
@@ -60,7 +63,10 @@ export async function openReplayEnvironment(config: ReadModelConfig, options: { 
       const jsm = await nats.jetstreamManager();
       const exists = await jsm.streams.info(streamName).then(
         () => true,
-        () => false,
+        (err: { api_error?: { err_code?: number } }) => {
+          if (err.api_error?.err_code === JS_STREAM_NOT_FOUND) return false;
+          throw err;
+        },
       );
       if (!exists) {
         throw new Error(`no JetStream stream ${streamName} at ${config.NATS_URL}: is this the platform's NATS, and AUTHPIPE_EVENT_STREAM right?`);
