@@ -215,8 +215,15 @@ class InMemoryReadModelCollection<T extends Document> implements ReadModelCollec
   /** Matching stored documents in natural order (not copies). */
   private matching(filter: Filter, limit = Infinity): Fields[] {
     const query = compile(filter);
+    const documents = this.store.state(this.name, false)?.documents;
+    // A filter that names one _id (how projections address a document) needs one lookup, not a scan.
+    const id = (filter as { _id?: unknown })._id;
+    if (typeof id === 'string') {
+      const candidate = documents?.get(idKey(id));
+      return candidate && query.test(candidate) ? [candidate] : [];
+    }
     const found: Fields[] = [];
-    for (const document of this.store.state(this.name, false)?.documents.values() ?? []) {
+    for (const document of documents?.values() ?? []) {
       if (found.length >= limit) break;
       if (query.test(document)) found.push(document);
     }
