@@ -13,6 +13,7 @@ nats_password() { printf 'n%s' "$(head -c 24 /dev/urandom | od -An -tx1 | tr -d 
 
 echo "AUTHPIPE_MASTER_KEYS=v1:$(random_base64 32)"
 echo "AUTHPIPE_ADMIN_TOKEN=$(random_base64 36 | tr '+/' '-_')"
-for app in OAUTH_GATEWAY VAULT QUERY_API REFRESHER HEALTH_MONITOR; do
+# One per app, and one for the `integrations` user (outside subscribers of the integration events).
+for app in OAUTH_GATEWAY VAULT QUERY_API REFRESHER HEALTH_MONITOR INTEGRATIONS; do
   echo "AUTHPIPE_NATS_PASSWORD_${app}=$(nats_password)"
 done

@@ -1,5 +1,6 @@
 import { ClientProxyFactory, NatsOptions, Transport } from '@nestjs/microservices';
 import type { PlatformConfig } from '@authpipe/config';
+import { inboxPrefix } from './nats-connection';
 import { RpcClient } from './rpc-client';
 
 function servers(config: PlatformConfig): string[] {
@@ -10,7 +11,11 @@ function auth(config: PlatformConfig) {
   return config.NATS_USER ? { user: config.NATS_USER, pass: config.NATS_PASSWORD } : {};
 }
 
-/** Options of the NATS listener of an app; replicas of one app share a queue group, so each request is served once. */
+/**
+ * Options of the NATS listener of an app; replicas of one app share a queue group, so each request is served once.
+ * It answers through the reply subjects of the requests it receives and sends none of its own, but its connection
+ * gets the app's inbox prefix too (inboxPrefix): every connection of an app stays inside `_INBOX_<app>`.
+ */
 export function natsServerOptions(config: PlatformConfig, app: string): NatsOptions {
   return {
     transport: Transport.NATS,
@@ -18,6 +23,7 @@ export function natsServerOptions(config: PlatformConfig, app: string): NatsOpti
       servers: servers(config),
       ...auth(config),
       name: `${app}-server`,
+      inboxPrefix: inboxPrefix(config, app),
       queue: app,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
@@ -28,10 +34,18 @@ export function natsServerOptions(config: PlatformConfig, app: string): NatsOpti
   };
 }
 
+/** The app's client for requests to other apps; replies come to its own inbox prefix (inboxPrefix). */
 export function createRpcClient(config: PlatformConfig, app: string): RpcClient {
   const client = ClientProxyFactory.create({
     transport: Transport.NATS,
-    options: { servers: servers(config), ...auth(config), name: `${app}-client`, maxReconnectAttempts: -1, reconnectTimeWait: 500 },
+    options: {
+      servers: servers(config),
+      ...auth(config),
+      name: `${app}-client`,
+      inboxPrefix: inboxPrefix(config, app),
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 500,
+    },
   });
   return new RpcClient(client, config.AUTHPIPE_RPC_TIMEOUT_MS);
 }
