@@ -38,6 +38,7 @@ export class JetStreamAuditLog {
     });
     const items: AuditPage['items'] = [];
     let lastSeq: number | undefined;
+    let stoppedInBatch = false;
     try {
       const reader = await this.nats.jetstream().consumers.get(AUDIT_STREAM, consumer.name);
       let pending = (await reader.info()).num_pending;
@@ -49,12 +50,15 @@ export class JetStreamAuditLog {
           lastSeq = message.seq;
           const record = codec.decode(message.data);
           if (!options.connectionId || record.connectionId === options.connectionId) items.push({ ...record, seq: message.seq });
-          if (items.length >= options.limit) break;
+          if (items.length >= options.limit) {
+            stoppedInBatch = true; // the rest of this batch was delivered but not read: the next page starts after lastSeq
+            break;
+          }
         }
         if (!got) break;
         pending = (await reader.info()).num_pending;
       }
-      const more = items.length >= options.limit && pending > 0;
+      const more = items.length >= options.limit && (stoppedInBatch || pending > 0);
       return { items, ...(more && lastSeq !== undefined ? { next: String(lastSeq) } : {}) };
     } finally {
       await jsm.consumers.delete(AUDIT_STREAM, consumer.name).catch(() => undefined);
