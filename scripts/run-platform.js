@@ -51,6 +51,17 @@ function persistentSecret(name, make) {
   return file;
 }
 
+/** A port nothing listens on now (the kernel's pick). */
+function anyFreePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer().once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 function portFree(port) {
   return new Promise((resolve) => {
     const srv = createServer().once('error', () => resolve(false)).once('listening', () => srv.close(() => resolve(true)));
@@ -110,6 +121,8 @@ async function main() {
     GATEWAY_PORT: String(gatewayPort),
     QUERY_API_PORT: String(queryPort),
     AUTHPIPE_PUBLIC_URL: gatewayUrl,
+    // Readable lines in the terminal (the apps write JSON lines when their output is not a terminal, as here).
+    AUTHPIPE_LOG_FORMAT: process.env.AUTHPIPE_LOG_FORMAT ?? 'pretty',
   };
   let localProviders;
   if (demo) {
@@ -120,7 +133,10 @@ async function main() {
     say('demo', `local stand-ins: Google at ${gmail}, Discord at ${discord}, ClickSend at ${clicksend}`);
   }
 
-  const apps = await startApps({ natsUrl, env, onLine: (app, line) => say(app, line) });
+  const { NATS_ONLY_APPS } = require('./lib/platform');
+  const healthPorts = {};
+  for (const app of NATS_ONLY_APPS) healthPorts[app] = await anyFreePort();
+  const apps = await startApps({ natsUrl, env, healthPorts, onLine: (app, line) => say(app, line) });
   stops.push(() => apps.stop());
   for (const [app, child] of apps.children) {
     child.once('exit', (code, signal) => {
@@ -144,6 +160,8 @@ Authpipe is running (embedded defaults: NATS JetStream event store, in-memory re
   oauth-gateway   ${gatewayUrl}      connect sessions, /v1/connect/start, /v1/oauth/callback/:provider
   query-api       ${queryUrl}      REST API for platform teams (providers, integrations, connections, credentials)
   vault, refresher, health-monitor: NATS only, on ${natsUrl}
+  health and metrics: /health/live, /health/ready, /metrics on the gateway and query-api, and on
+    ${NATS_ONLY_APPS.map((app) => `${app} http://127.0.0.1:${healthPorts[app]}`).join(', ')}
   operator admin token: .authpipe/admin-token   master key ring: .authpipe/master.keys
 ${demoLines.length ? `\n${demoLines.join('\n')}\n` : `
 Next: create a tenant and an API key (see README "Quick start"):

@@ -6,6 +6,8 @@ const { join } = require('node:path');
 const { connect, JSONCodec } = require('nats');
 
 const APPS = ['vault', 'query-api', 'oauth-gateway', 'refresher', 'health-monitor'];
+/** The apps without an HTTP port: they serve health and metrics on HEALTH_PORT. */
+const NATS_ONLY_APPS = ['vault', 'refresher', 'health-monitor'];
 const ROOT = join(__dirname, '..', '..');
 const codec = JSONCodec();
 
@@ -25,7 +27,9 @@ async function isHealthy(nc, app) {
 }
 
 /**
- * @param {{ natsUrl: string, env: Record<string,string>, onLine?: (app: string, line: string, stream: 'out'|'err') => void, readyTimeoutMs?: number, apps?: string[] }} options
+ * `healthPorts` gives NATS-only apps their HEALTH_PORT (GET /health/live, /health/ready, /metrics); an app not
+ * named gets HEALTH_PORT=0, no health server, so that apps (and replicas) sharing this machine never fight over one.
+ * @param {{ natsUrl: string, env: Record<string,string>, onLine?: (app: string, line: string, stream: 'out'|'err') => void, readyTimeoutMs?: number, apps?: string[], healthPorts?: Record<string, number> }} options
  */
 async function startApps(options) {
   const apps = options.apps ?? APPS;
@@ -34,7 +38,7 @@ async function startApps(options) {
   for (const app of apps) {
     const child = spawn(process.execPath, ['--enable-source-maps', entryOf(app)], {
       cwd: ROOT,
-      env: { ...process.env, ...options.env, NATS_URL: options.natsUrl },
+      env: { ...process.env, ...options.env, NATS_URL: options.natsUrl, HEALTH_PORT: String(options.healthPorts?.[app] ?? 0) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     children.set(app, child);
@@ -93,4 +97,4 @@ async function stopChildren(children, graceMs = 10_000) {
   );
 }
 
-module.exports = { APPS, startApps, isHealthy, entryOf };
+module.exports = { APPS, NATS_ONLY_APPS, startApps, isHealthy, entryOf };

@@ -11,8 +11,12 @@ const { startApps } = require('../../scripts/lib/platform.js') as {
     natsUrl: string;
     env: Record<string, string>;
     onLine?: (app: string, line: string, stream: 'out' | 'err') => void;
+    healthPorts?: Record<string, number>;
   }): Promise<{ stop(): Promise<void>; children: Map<string, import('node:child_process').ChildProcess> }>;
 };
+
+/** The apps without an HTTP port: health and metrics on a port of their own (HEALTH_PORT). */
+export const NATS_ONLY_APPS = ['vault', 'refresher', 'health-monitor'] as const;
 
 export interface TestPlatformPorts {
   gateway: number;
@@ -26,6 +30,10 @@ export interface TestPlatform {
   nats: NatsServerHandle;
   /** Every line every app printed, for assertions that no secret was logged. */
   logs: string[];
+  /** Where each app serves GET /health/live, /health/ready and /metrics. */
+  operationsUrls: Record<string, string>;
+  /** The apps' processes (to signal one). */
+  children: Map<string, import('node:child_process').ChildProcess>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +58,8 @@ export async function startTestPlatform(options: { ports: TestPlatformPorts; pro
   const logs: string[] = [];
   const show = process.env.AUTHPIPE_E2E_LOGS === '1';
   const gatewayUrl = gatewayUrlFor(options.ports);
+  const healthPorts: Record<string, number> = {};
+  for (const app of NATS_ONLY_APPS) healthPorts[app] = await freePort();
   const apps = await startApps({
     natsUrl: nats.url,
     env: {
@@ -62,6 +72,7 @@ export async function startTestPlatform(options: { ports: TestPlatformPorts; pro
       AUTHPIPE_LOG_LEVEL: 'debug',
       ...(options.env ?? {}),
     },
+    healthPorts,
     onLine: (app, line) => {
       logs.push(`[${app}] ${line}`);
       if (show) process.stdout.write(`[${app}] ${line}\n`);
@@ -76,6 +87,12 @@ export async function startTestPlatform(options: { ports: TestPlatformPorts; pro
     adminToken,
     nats,
     logs,
+    operationsUrls: {
+      'oauth-gateway': gatewayUrl,
+      'query-api': `http://127.0.0.1:${options.ports.query}`,
+      ...Object.fromEntries(NATS_ONLY_APPS.map((app) => [app, `http://127.0.0.1:${healthPorts[app]}`])),
+    },
+    children: apps.children,
     async stop() {
       await apps.stop();
       await nats.stop();

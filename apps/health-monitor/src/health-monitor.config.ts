@@ -1,7 +1,8 @@
 import { IsInt, Max, Min } from 'class-validator';
 import { PlatformConfig } from '@authpipe/config';
+import { withHealthServerSettings, withOperationsSettings } from '@authpipe/platform';
 
-export class HealthMonitorConfig extends PlatformConfig {
+export class HealthMonitorConfig extends withHealthServerSettings(withOperationsSettings(PlatformConfig)) {
   /** Every active connection is probed once per interval, at a stable offset inside it (spread evenly). */
   @IsInt() @Min(1) @Max(86_400) PROBE_INTERVAL_SECONDS: number = 900;
   /** Timeout of one probe request (a timeout counts as a transient failure). */

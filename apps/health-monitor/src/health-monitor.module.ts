@@ -1,10 +1,11 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import type { EventStore } from '@authpipe/event-store';
 import { ConnectionsProjection, Projector } from '@authpipe/projections';
-import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, platformProviders } from '@authpipe/platform';
+import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, OperationsModule, platformProviders } from '@authpipe/platform';
 import { InMemoryReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { HealthMonitorConfig } from './health-monitor.config';
 import { EVENT_WRITER, MONITOR_PROJECTOR, MONITOR_STORE } from './health-monitor.tokens';
+import { ProbeMetrics } from './operations/probe-metrics';
 import { ProbeScheduler } from './probe/probe.scheduler';
 
 @Module({})
@@ -12,6 +13,7 @@ export class HealthMonitorModule {
   static forConfig(config: HealthMonitorConfig): DynamicModule {
     return {
       module: HealthMonitorModule,
+      imports: [OperationsModule.forApp('health-monitor', config)],
       controllers: [healthController('health-monitor')],
       providers: [
         ...platformProviders(config, 'health-monitor'),
@@ -24,6 +26,7 @@ export class HealthMonitorModule {
           useFactory: (events: EventStore, store: ReadModelStore) => new Projector('health-monitor', events, store, [new ConnectionsProjection()]),
         },
         ProbeScheduler,
+        ProbeMetrics,
       ],
     };
   }

@@ -1,7 +1,8 @@
 import { IsInt, IsString, IsUrl, Max, Min } from 'class-validator';
 import { PlatformConfig } from '@authpipe/config';
+import { withOperationsSettings } from '@authpipe/platform';
 
-export class GatewayConfig extends PlatformConfig {
+export class GatewayConfig extends withOperationsSettings(PlatformConfig) {
   @IsInt() @Min(1) @Max(65535) GATEWAY_PORT: number = 3000;
   /** Interface the HTTP server binds to. */
   @IsString() AUTHPIPE_BIND_HOST: string = '127.0.0.1';

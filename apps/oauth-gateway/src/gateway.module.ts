@@ -4,7 +4,7 @@ import type { NatsConnection } from 'nats';
 import type { EventStore } from '@authpipe/event-store';
 import { API_KEY_AUTHENTICATOR, correlationMiddleware, RateLimitGuard, RateLimitModule } from '@authpipe/http';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
-import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, platformProviders } from '@authpipe/platform';
+import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, OperationsModule, platformProviders } from '@authpipe/platform';
 import { ApiKeyConnectionsController } from './api-key/api-key-connections.controller';
 import { ApiKeyConnectService } from './api-key/api-key-connect.service';
 import { ConnectFlowController } from './connect/connect-flow.controller';
@@ -20,7 +20,7 @@ export class GatewayModule implements NestModule {
   static forConfig(config: GatewayConfig): DynamicModule {
     return {
       module: GatewayModule,
-      imports: [RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
+      imports: [OperationsModule.forApp('oauth-gateway', config), RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
       controllers: [ConnectSessionsController, ConnectFlowController, ApiKeyConnectionsController, healthController('oauth-gateway')],
       providers: [
         ...platformProviders(config, 'oauth-gateway'),

@@ -7,7 +7,7 @@ import { gatewayOpenApi } from './openapi/gateway.openapi';
 
 runMain('oauth-gateway', async () => {
   const config = loadConfig(GatewayConfig);
-  await startHttpApp(GatewayModule.forConfig(config), 'oauth-gateway', config, config.GATEWAY_PORT, config.AUTHPIPE_BIND_HOST, (http) => {
+  return startHttpApp(GatewayModule.forConfig(config), 'oauth-gateway', config, config.GATEWAY_PORT, config.AUTHPIPE_BIND_HOST, (http) => {
     trustProxies(http, config.AUTHPIPE_TRUST_PROXY_HOPS);
     http.useGlobalFilters(new ProblemFilter());
     http.useGlobalPipes(problemValidationPipe());

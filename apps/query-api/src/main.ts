@@ -7,7 +7,7 @@ import { QueryApiModule } from './query-api.module';
 
 runMain('query-api', async () => {
   const config = loadConfig(QueryApiConfig);
-  await startHttpApp(QueryApiModule.forConfig(config), 'query-api', config, config.QUERY_API_PORT, config.AUTHPIPE_BIND_HOST, (http) => {
+  return startHttpApp(QueryApiModule.forConfig(config), 'query-api', config, config.QUERY_API_PORT, config.AUTHPIPE_BIND_HOST, (http) => {
     trustProxies(http, config.AUTHPIPE_TRUST_PROXY_HOPS);
     http.useGlobalFilters(new ProblemFilter());
     http.useGlobalPipes(problemValidationPipe());

@@ -1,7 +1,8 @@
 import { IsIn, IsInt, IsString, Max, Min, MinLength } from 'class-validator';
 import { ReadModelConfig } from '@authpipe/config';
+import { withOperationsSettings } from '@authpipe/platform';
 
-export class QueryApiConfig extends ReadModelConfig {
+export class QueryApiConfig extends withOperationsSettings(ReadModelConfig) {
   @IsInt() @Min(1) @Max(65535) QUERY_API_PORT: number = 3001;
   @IsString() AUTHPIPE_BIND_HOST: string = '127.0.0.1';
   /** The operator's credential for /v1/admin (creating tenants and their API keys). Separate from tenant keys. */

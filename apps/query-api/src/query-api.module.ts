@@ -3,7 +3,7 @@ import { APP_GUARD } from '@nestjs/core';
 import type { EventStore } from '@authpipe/event-store';
 import { API_KEY_AUTHENTICATOR, correlationMiddleware, RateLimitModule } from '@authpipe/http';
 import { ConnectionsProjection, Projector, TenantActivityProjection, TenantsProjection } from '@authpipe/projections';
-import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, platformProviders, READ_MODELS } from '@authpipe/platform';
+import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, OperationsModule, platformProviders, READ_MODELS } from '@authpipe/platform';
 import { InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { ConnectionsController } from './connections/connections.controller';
 import { EventStreamController } from './events-stream/event-stream.controller';
@@ -16,6 +16,8 @@ import { CredentialsService } from './credentials/credentials.service';
 import { IntegrationsController } from './integrations/integrations.controller';
 import { OverviewController } from './overview/overview.controller';
 import { ProjectionRunner } from './projection.runner';
+import { ProjectionMetrics } from './operations/projection-metrics';
+import { QueryApiReadiness } from './operations/query-api-readiness';
 import { ProvidersController } from './providers/providers.controller';
 import { QueryApiConfig } from './query-api.config';
 import { EVENT_WRITER, PROJECTOR } from './query-api.tokens';
@@ -33,7 +35,7 @@ export class QueryApiModule implements NestModule {
   static forConfig(config: QueryApiConfig): DynamicModule {
     return {
       module: QueryApiModule,
-      imports: [RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
+      imports: [OperationsModule.forApp('query-api', config), RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
       controllers: [
         AdminController,
         VaultAdminController,
@@ -58,9 +60,17 @@ export class QueryApiModule implements NestModule {
         {
           provide: PROJECTOR,
           inject: [EVENT_STORE, READ_MODELS, ProjectedEvents],
-          // ProjectedEvents last: it publishes an event once the read models reflect it.
-          useFactory: (events: EventStore, store: ReadModelStore, projected: ProjectedEvents) =>
-            new Projector('query-api', events, store, [new TenantsProjection(), new ConnectionsProjection(), new TenantActivityProjection(), projected]),
+          // ProjectedEvents after the read models: it publishes an event once they reflect it; then the lag metrics.
+          useFactory: (events: EventStore, store: ReadModelStore, projected: ProjectedEvents) => {
+            const projector: Projector = new Projector('query-api', events, store, [
+              new TenantsProjection(),
+              new ConnectionsProjection(),
+              new TenantActivityProjection(),
+              projected,
+              new ProjectionMetrics('query-api', () => projector.position),
+            ]);
+            return projector;
+          },
         },
         {
           provide: EVENT_WRITER,
@@ -78,6 +88,7 @@ export class QueryApiModule implements NestModule {
         DisconnectService,
         JetStreamAuditLog,
         ...integrationRelayProviders(config),
+        QueryApiReadiness,
       ],
     };
   }

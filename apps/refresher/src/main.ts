@@ -1,9 +1,11 @@
 import { loadConfig } from '@authpipe/config';
-import { runMain, startNatsApp } from '@authpipe/platform';
+import { runMain, serveHealth, startNatsApp } from '@authpipe/platform';
 import { RefresherConfig } from './refresher.config';
 import { RefresherModule } from './refresher.module';
 
 runMain('refresher', async () => {
   const config = loadConfig(RefresherConfig);
-  await startNatsApp(RefresherModule.forConfig(config), 'refresher', config);
+  const app = await startNatsApp(RefresherModule.forConfig(config), 'refresher', config);
+  await serveHealth(app, 'refresher', config);
+  return app;
 });

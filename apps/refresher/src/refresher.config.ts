@@ -1,5 +1,6 @@
 import { IsIn, IsInt, Matches, Max, Min, Validate, ValidationArguments, ValidatorConstraint, ValidatorConstraintInterface } from 'class-validator';
 import { PlatformConfig } from '@authpipe/config';
+import { withHealthServerSettings, withOperationsSettings } from '@authpipe/platform';
 
 /** A lease must outlive one attempt (the provider call and the store), or a live holder would be superseded. */
 @ValidatorConstraint({ name: 'leaseCoversAttempt' })
@@ -13,7 +14,7 @@ class LeaseCoversAttempt implements ValidatorConstraintInterface {
   }
 }
 
-export class RefresherConfig extends PlatformConfig {
+export class RefresherConfig extends withHealthServerSettings(withOperationsSettings(PlatformConfig)) {
   /** Timeout of calls to providers' token endpoints. */
   @IsInt() @Min(500) @Max(60_000) PROVIDER_TIMEOUT_MS: number = 10_000;
 

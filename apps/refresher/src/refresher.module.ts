@@ -4,12 +4,13 @@ import { DynamicModule, Module } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import type { EventStore } from '@authpipe/event-store';
 import { ConnectionsProjection, Projector } from '@authpipe/projections';
-import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, platformProviders, PROVIDER_CATALOG } from '@authpipe/platform';
+import { CLOCK, Clock, EVENT_STORE, EventWriter, healthController, NATS_CONNECTION, OperationsModule, platformProviders, PROVIDER_CATALOG } from '@authpipe/platform';
 import type { ProviderCatalog } from '@authpipe/providers';
 import { InMemoryReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { InProcessRefreshLock } from './lock/in-process/in-process-refresh-lock';
 import { JetStreamKvRefreshLock } from './lock/jetstream-kv/jetstream-kv-refresh-lock';
 import type { RefreshLock } from './lock/refresh-lock.port';
+import { RefresherOperations } from './operations/refresher-operations';
 import { RefreshService } from './refresh/refresh.service';
 import { RefresherConfig } from './refresher.config';
 import { RefresherRpcController } from './refresher.rpc-controller';
@@ -25,6 +26,7 @@ export class RefresherModule {
     const owner = `refresher@${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`;
     return {
       module: RefresherModule,
+      imports: [OperationsModule.forApp('refresher', config)],
       controllers: [RefresherRpcController, healthController('refresher')],
       providers: [
         ...platformProviders(config, 'refresher'),
@@ -61,6 +63,7 @@ export class RefresherModule {
         },
         RefreshService,
         RefreshScheduler,
+        RefresherOperations,
       ],
     };
   }

@@ -1,12 +1,13 @@
 import { IsEmpty, IsIn, IsInt, IsString, Matches, Max, Min, ValidateIf } from 'class-validator';
 import { PlatformConfig } from '@authpipe/config';
+import { withHealthServerSettings, withOperationsSettings } from '@authpipe/platform';
 
 /**
  * Settings of vault. The master key ring comes from exactly one of AUTHPIPE_MASTER_KEYS or
  * AUTHPIPE_MASTER_KEY_FILE; its content is parsed by LocalKeyRing, which names the variable on error and
  * never echoes key material.
  */
-export class VaultConfig extends PlatformConfig {
+export class VaultConfig extends withHealthServerSettings(withOperationsSettings(PlatformConfig)) {
   /** `v2:<base64 of 32 bytes>,v1:<base64>`: the first wraps new data keys, all of them unwrap. */
   @ValidateIf((c: VaultConfig) => c.AUTHPIPE_MASTER_KEY_FILE === undefined)
   @IsString({ message: 'must be set unless AUTHPIPE_MASTER_KEY_FILE is (v<N>:<base64 of 32 bytes>[,v<N>:<base64>...])' })

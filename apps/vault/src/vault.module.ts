@@ -1,6 +1,6 @@
 import { DynamicModule, Inject, Injectable, Module, OnApplicationShutdown } from '@nestjs/common';
 import { NatsConnection } from 'nats';
-import { CLOCK, Clock, CONFIG, healthController, NATS_CONNECTION, systemClock } from '@authpipe/platform';
+import { CLOCK, Clock, CONFIG, healthController, NATS_CONNECTION, OperationsModule, systemClock } from '@authpipe/platform';
 import { AuditLog } from './audit/audit-log.port';
 import { KeyEncryptionKeyProvider } from './crypto/key-encryption-key.provider';
 import { TenantKeysService } from './keys/tenant-keys.service';
@@ -11,6 +11,7 @@ import { VaultConfig } from './vault.config';
 import { VaultController } from './vault.controller';
 import { VaultKeysController } from './vault-keys.controller';
 import { VaultService } from './vault.service';
+import { VaultOperations } from './operations/vault-operations';
 import { AUDIT_LOG, JOB_STATE_STORE, KEY_ENCRYPTION_KEY_PROVIDER, SECRET_STORE } from './vault.tokens';
 
 /**
@@ -45,6 +46,7 @@ export class VaultModule {
   static forRoot(options: VaultModuleOptions): DynamicModule {
     return {
       module: VaultModule,
+      imports: [OperationsModule.forApp('vault', options.config)],
       controllers: [VaultController, VaultKeysController, healthController('vault')],
       providers: [
         { provide: CONFIG, useValue: options.config },
@@ -58,6 +60,7 @@ export class VaultModule {
         TenantKeysService,
         RewrapService,
         DrainNatsOnShutdown,
+        VaultOperations,
       ],
     };
   }

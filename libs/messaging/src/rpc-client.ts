@@ -2,7 +2,7 @@ import { ClientProxy } from '@nestjs/microservices';
 import { EmptyResponseException } from '@nestjs/microservices/errors/empty-response.exception';
 import { NatsError } from 'nats';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
-import { Rpc, RpcErrorCodes, RpcName, RpcReplyOf, RpcRequestOf } from '@authpipe/contracts';
+import { Rpc, RpcErrorCodes, RpcName, RpcReplyOf, RpcRequest, RpcRequestOf } from '@authpipe/contracts';
 import { RpcError } from './rpc-error';
 import { validatePayload } from './validate-payload';
 
@@ -14,13 +14,25 @@ export const RPC_CLIENT = Symbol('RPC_CLIENT');
  * error is turned back into a typed RpcError, and a request nobody answers in time is UNAVAILABLE (retryable).
  */
 export class RpcClient {
+  private correlationIdOfWork: () => string | undefined = () => undefined;
+
   constructor(
     private readonly client: ClientProxy,
     private readonly timeoutMs: number,
   ) {}
 
-  async request<N extends RpcName>(name: N, payload: RpcRequestOf<N>, options: { timeoutMs?: number } = {}): Promise<RpcReplyOf<N>> {
+  /**
+   * Where the correlation id of the work running now comes from (the platform's log context): a request sent
+   * without one carries it, so the handler's log lines and the events it appends are tied to the same work.
+   */
+  takeCorrelationIdsFrom(source: () => string | undefined): void {
+    this.correlationIdOfWork = source;
+  }
+
+  async request<N extends RpcName>(name: N, given: RpcRequestOf<N>, options: { timeoutMs?: number } = {}): Promise<RpcReplyOf<N>> {
     const contract = Rpc[name];
+    const correlationId = (given as { correlationId?: string }).correlationId ?? this.correlationIdOfWork();
+    const payload = correlationId && contract.request.prototype instanceof RpcRequest ? { ...given, correlationId } : given;
     validatePayload(contract.request as new () => object, payload);
     try {
       return await firstValueFrom(

@@ -14,7 +14,8 @@ export class RpcErrorFilter implements RpcExceptionFilter<unknown> {
   catch(exception: unknown, _host: ArgumentsHost): Observable<never> {
     if (exception instanceof RpcError) return throwError(() => exception.toReply());
     const name = exception instanceof Error ? exception.name : typeof exception;
-    this.logger.error(`unhandled ${name} in a message handler`, exception instanceof Error ? exception.stack?.split('\n').slice(0, 3).join(' | ') : undefined);
+    // Frames only: the stack's first line is the message, which may quote the payload.
+    this.logger.error(`unhandled ${name} in a message handler`, exception instanceof Error ? exception.stack?.split('\n').slice(1, 4).join(' | ') : undefined);
     return throwError(() => ({ code: RpcErrorCodes.Internal, message: 'internal error' }));
   }
 }

@@ -1,51 +1,146 @@
 import 'reflect-metadata';
-import { INestApplication, INestMicroservice, Logger, LogLevel } from '@nestjs/common';
+import { INestApplication, INestApplicationContext, INestMicroservice, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { MicroserviceOptions } from '@nestjs/microservices';
-import type { PlatformConfig } from '@authpipe/config';
+import type { NextFunction, Request, Response } from 'express';
+import { ConfigError, PlatformConfig } from '@authpipe/config';
 import { natsServerOptions } from '@authpipe/messaging';
+import { PlatformLogger, resolveLogFormat } from './logging/platform-logger';
+import { redactText } from './logging/redact';
+import { httpObservability } from './operations/http-observability';
+import { startProcessMetrics } from './operations/metrics';
+import { Operations } from './operations/operations';
+import { operationsRoutes, startHealthServer, urlOf } from './operations/operations-http';
+import type { HealthServerSettings, OperationsSettings } from './operations/operations.settings';
+import { RpcObservabilityInterceptor } from './operations/rpc-observability.interceptor';
 
-const LEVELS: LogLevel[] = ['error', 'warn', 'log', 'debug', 'verbose'];
-const levelsFrom = (level: PlatformConfig['AUTHPIPE_LOG_LEVEL']): LogLevel[] => LEVELS.slice(0, LEVELS.indexOf(level) + 1);
+type AppConfig = PlatformConfig & Partial<OperationsSettings>;
 
-/** Start an app that is reachable only over NATS (vault, refresher, health-monitor). */
-export async function startNatsApp(module: unknown, app: string, config: PlatformConfig): Promise<INestMicroservice> {
+/** The logger of an app, from AUTHPIPE_LOG_LEVEL and AUTHPIPE_LOG_FORMAT; also Nest's static Logger from now on. */
+export function usePlatformLogger(app: string, config: AppConfig): PlatformLogger {
+  const logger = new PlatformLogger({ app, level: config.AUTHPIPE_LOG_LEVEL, format: resolveLogFormat(config.AUTHPIPE_LOG_FORMAT) });
+  Logger.overrideLogger(logger);
+  startProcessMetrics(app);
+  return logger;
+}
+
+function operationsOf(app: INestApplicationContext): Operations | undefined {
+  try {
+    return app.get(Operations, { strict: false });
+  } catch {
+    return undefined;
+  }
+}
+
+/** Start an app that is reachable only over NATS (vault, refresher, health-monitor). Its health server: serveHealth(). */
+export async function startNatsApp(module: unknown, app: string, config: AppConfig): Promise<INestMicroservice> {
+  const logger = usePlatformLogger(app, config);
   const service = await NestFactory.createMicroservice<MicroserviceOptions>(module as never, {
     ...natsServerOptions(config, app),
-    logger: levelsFrom(config.AUTHPIPE_LOG_LEVEL),
+    logger,
     abortOnError: false,
   });
-  service.enableShutdownHooks();
+  service.useGlobalInterceptors(new RpcObservabilityInterceptor(operationsOf(service)));
   await service.listen();
   new Logger(app).log(`${app} ready on NATS`);
   return service;
+}
+
+/**
+ * The health server of a NATS-only app: GET /health/live, /health/ready and /metrics on HEALTH_PORT (0: none, when
+ * several apps share a machine). Started by main.ts, not by startNatsApp, so that tests starting an app in-process
+ * open no port.
+ */
+export async function serveHealth(service: INestApplicationContext, app: string, config: HealthServerSettings): Promise<void> {
+  const ops = operationsOf(service);
+  if (!ops) throw new Error(`${app} does not import OperationsModule: it has no health endpoints`);
+  if (config.HEALTH_PORT === 0) {
+    new Logger(app).log('no health server (HEALTH_PORT=0)');
+    return;
+  }
+  const server = await startHealthServer(ops, config.HEALTH_PORT, config.AUTHPIPE_BIND_HOST);
+  new Logger(app).log(`health and metrics on ${urlOf(server)} (/health/live, /health/ready, /metrics)`);
 }
 
 /** Start an app with an HTTP port that also answers NATS requests (oauth-gateway, query-api). */
 export async function startHttpApp(
   module: unknown,
   app: string,
-  config: PlatformConfig,
+  config: AppConfig,
   port: number,
   host: string,
   configure: (http: INestApplication) => void,
 ): Promise<INestApplication> {
-  const http = await NestFactory.create(module as never, { logger: levelsFrom(config.AUTHPIPE_LOG_LEVEL), abortOnError: false });
+  const logger = usePlatformLogger(app, config);
+  const http = await NestFactory.create(module as never, { logger, abortOnError: false });
+  const ops = operationsOf(http);
+  // Before Nest's router (and so before its guards): health and metrics, then the request's correlation id.
+  if (ops) {
+    const routes = operationsRoutes(ops);
+    http.use((req: Request, res: Response, next: NextFunction) => void routes(req, res).then((handled) => handled || next(), next));
+  }
+  http.use(httpObservability());
   // NATS handlers get their pipe and filter from @RpcController(), not from the HTTP app's globals.
-  http.connectMicroservice<MicroserviceOptions>(natsServerOptions(config, app), { inheritAppConfig: false });
+  const nats = http.connectMicroservice<MicroserviceOptions>(natsServerOptions(config, app), { inheritAppConfig: false });
+  nats.useGlobalInterceptors(new RpcObservabilityInterceptor(ops));
   configure(http);
-  http.enableShutdownHooks();
   await http.startAllMicroservices();
   await http.listen(port, host);
   new Logger(app).log(`${app} ready on ${await http.getUrl()} and NATS`);
   return http;
 }
 
-/** Run a main(): a configuration error or failed start prints one clear line and exits non-zero. */
-export function runMain(app: string, main: () => Promise<unknown>): void {
-  main().catch((err: Error) => {
-    // eslint-disable-next-line no-console
-    console.error(`[${app}] failed to start: ${err.message}`);
-    process.exit(1);
-  });
+/**
+ * On SIGTERM or SIGINT: stop taking work and finish what is in flight, then exit 0. Nest's close() does it in this
+ * order: onModuleDestroy and beforeApplicationShutdown hooks (the apps' schedulers, event streams), the HTTP server
+ * stops accepting and finishes its requests, the NATS server unsubscribes and gives in-flight handlers
+ * AUTHPIPE_SHUTDOWN_GRACE_MS, the apps' onApplicationShutdown hooks (projectors stop after their current event),
+ * then Operations waits for in-flight work (refresh flights) and closes the connections. Past
+ * AUTHPIPE_SHUTDOWN_TIMEOUT_MS the app exits 1.
+ */
+export function stopOnSignals(app: string, service: INestApplicationContext): void {
+  const ops = operationsOf(service);
+  const timeoutMs = ops?.shutdownTimeoutMs ?? 25_000;
+  let stopping = false;
+  const stop = async (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    const logger = new Logger(app);
+    const started = Date.now();
+    logger.log(`${signal}: stopping (no new work; in-flight work finishes)`);
+    ops?.beginShutdown();
+    setTimeout(() => {
+      logger.error(`shutdown still not done after ${timeoutMs} ms (AUTHPIPE_SHUTDOWN_TIMEOUT_MS): exiting`);
+      process.exit(1);
+    }, timeoutMs).unref();
+    try {
+      await service.close();
+      logger.log(`stopped in ${Date.now() - started} ms`);
+      process.exit(0);
+    } catch (err) {
+      logger.error(`shutdown failed: ${(err as Error).name}`, (err as Error).stack);
+      process.exit(1);
+    }
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => void stop(signal));
+}
+
+/**
+ * Run a main(): a configuration error or failed start prints one clear line (JSON with AUTHPIPE_LOG_FORMAT=json)
+ * and exits 1; the app main() returns stops cleanly on SIGTERM and SIGINT (stopOnSignals).
+ */
+export function runMain(app: string, main: () => Promise<INestApplicationContext | void>): void {
+  main().then(
+    (service) => {
+      if (service) stopOnSignals(app, service);
+    },
+    (err: Error) => {
+      // A ConfigError names variables and never their values; anything else may quote input.
+      const message = `failed to start: ${err instanceof ConfigError ? err.message : redactText(err.message)}`;
+      const format = resolveLogFormat(process.env.AUTHPIPE_LOG_FORMAT, Boolean(process.stderr.isTTY));
+      // eslint-disable-next-line no-console
+      console.error(format === 'json' ? JSON.stringify({ time: new Date().toISOString(), level: 'fatal', app, message }) : `[${app}] ${message}`);
+      process.exit(1);
+    },
+  );
 }

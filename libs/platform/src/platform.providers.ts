@@ -1,48 +1,87 @@
-import { Inject, Injectable, Logger, OnApplicationShutdown, Provider } from '@nestjs/common';
+import { Provider } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import type { PlatformConfig } from '@authpipe/config';
-import { createEventStore, EventStore } from '@authpipe/event-store';
+import { createEventStore, EventStore, SubscribeOptions } from '@authpipe/event-store';
 import { connectNats, createRpcClient, RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { ProviderCatalog } from '@authpipe/providers';
+import { currentCorrelationId, runWithCorrelationId } from './logging/request-context';
+import { Operations } from './operations/operations';
 import { CLOCK, CONFIG, EVENT_STORE, NATS_CONNECTION, PROVIDER_CATALOG, systemClock } from './tokens';
 
-/** Closes what the platform providers opened, in dependency order, when the app shuts down. */
-@Injectable()
-export class PlatformShutdown implements OnApplicationShutdown {
-  private readonly logger = new Logger(PlatformShutdown.name);
+/** A stream id no event is ever appended to: reading it proves the event store answers. */
+const READINESS_STREAM = 'readiness-probe';
 
-  constructor(
-    @Inject(EVENT_STORE) private readonly events: EventStore,
-    @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
-    @Inject(NATS_CONNECTION) private readonly nats: NatsConnection,
-  ) {}
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.events.close().catch((err: Error) => this.logger.warn(`closing the event store: ${err.message}`));
-    await this.rpc.close().catch(() => undefined);
-    await this.nats.drain().catch(() => undefined);
+/** The event store, with every subscription handler run under the event's correlation id (for the logs). */
+class CorrelatedEventStore implements EventStore {
+  constructor(private readonly store: EventStore) {}
+  appendToStream(...args: Parameters<EventStore['appendToStream']>) {
+    return this.store.appendToStream(...args);
   }
+  readStream(streamId: string) {
+    return this.store.readStream(streamId);
+  }
+  subscribeToAll(handler: Parameters<EventStore['subscribeToAll']>[0], options?: SubscribeOptions) {
+    return this.store.subscribeToAll((event) => runWithCorrelationId(event.metadata.correlationId, () => handler(event)), options);
+  }
+  close() {
+    return this.store.close();
+  }
+}
+
+/** The NATS connection answers a round trip. */
+export async function checkNats(nats: NatsConnection): Promise<Record<string, unknown>> {
+  if (nats.isClosed()) throw new Error('the NATS connection is closed');
+  await nats.flush();
+  return { server: nats.getServer() };
 }
 
 /**
  * The providers every app shares: its config, a clock, a NATS connection, the configured event store, an RPC
- * client for requests to other apps, and the provider catalog.
+ * client for requests to other apps, and the provider catalog. Each registers its readiness check and its closing
+ * with Operations (OperationsModule), which closes them last, after the app's own shutdown hooks.
  */
 export function platformProviders(config: PlatformConfig, app: string): Provider[] {
   return [
     { provide: CONFIG, useValue: config },
     { provide: CLOCK, useValue: systemClock },
-    { provide: NATS_CONNECTION, useFactory: () => connectNats(config, app) },
+    {
+      provide: NATS_CONNECTION,
+      inject: [Operations],
+      useFactory: async (ops: Operations) => {
+        const nats = await connectNats(config, app);
+        ops.addReadinessCheck('nats', () => checkNats(nats));
+        ops.addCloser('NATS connection', async () => (nats.isClosed() ? undefined : nats.drain()));
+        return nats;
+      },
+    },
     {
       provide: EVENT_STORE,
-      inject: [NATS_CONNECTION],
-      useFactory: (nats: NatsConnection) =>
-        config.AUTHPIPE_EVENT_STORE === 'eventstoredb'
-          ? createEventStore({ kind: 'eventstoredb', url: config.EVENTSTORE_URL! })
-          : createEventStore({ kind: 'jetstream', nats, streamName: config.AUTHPIPE_EVENT_STREAM }),
+      inject: [NATS_CONNECTION, Operations],
+      useFactory: async (nats: NatsConnection, ops: Operations): Promise<EventStore> => {
+        const store = new CorrelatedEventStore(
+          config.AUTHPIPE_EVENT_STORE === 'eventstoredb'
+            ? await createEventStore({ kind: 'eventstoredb', url: config.EVENTSTORE_URL! })
+            : await createEventStore({ kind: 'jetstream', nats, streamName: config.AUTHPIPE_EVENT_STREAM }),
+        );
+        ops.addReadinessCheck('event_store', async () => {
+          await store.readStream(READINESS_STREAM);
+          return { kind: config.AUTHPIPE_EVENT_STORE };
+        });
+        ops.addCloser('event store', () => store.close());
+        return store;
+      },
     },
-    { provide: RPC_CLIENT, useFactory: () => createRpcClient(config, app) },
+    {
+      provide: RPC_CLIENT,
+      inject: [Operations],
+      useFactory: (ops: Operations): RpcClient => {
+        const rpc = createRpcClient(config, app);
+        // Requests sent while handling a request or an event carry its correlation id.
+        rpc.takeCorrelationIdsFrom(currentCorrelationId);
+        ops.addCloser('RPC client', () => rpc.close());
+        return rpc;
+      },
+    },
     { provide: PROVIDER_CATALOG, useFactory: () => ProviderCatalog.load(config.AUTHPIPE_PROVIDERS_FILE) },
-    PlatformShutdown,
   ];
 }

@@ -19,7 +19,7 @@ import {
 import { HealthMonitorConfig } from '../health-monitor.config';
 import { EVENT_WRITER, MONITOR_PROJECTOR, MONITOR_STORE } from '../health-monitor.tokens';
 import { KeyedConcurrencyLimiter } from './concurrency-limiter';
-import { classifyProbe, failureOf } from './probe-outcome';
+import { classifyProbe, failureOf, ProbeAnswer, ProbeOutcome } from './probe-outcome';
 import { nextProbeAt } from './probe-schedule';
 import { callProbe } from './provider-probe';
 
@@ -27,6 +27,14 @@ import { callProbe } from './provider-probe';
 const RECONCILE_EVERY_MS = 30_000;
 /** A token expiring sooner than this is not probed: it could expire in flight and its 401 look like a revocation. */
 const EXPIRY_SKEW_MS = 60_000;
+
+/** One probe sent to a provider: what it answered, how it was classified, how long it took. */
+export interface ProbeReport {
+  provider: string;
+  answer: ProbeAnswer;
+  outcome: ProbeOutcome;
+  durationMs: number;
+}
 
 /**
  * Probes every active connection once per interval, each at its own stable slot (probe-schedule.ts), with at most
@@ -51,6 +59,7 @@ export class ProbeScheduler implements OnApplicationBootstrap, BeforeApplication
   private readonly inFlight = new Map<string, Promise<void>>();
   private reconcileTimer?: NodeJS.Timeout;
   private stopping = false;
+  private readonly probeListeners: ((report: ProbeReport) => void)[] = [];
 
   constructor(
     @Inject(CONFIG) private readonly config: HealthMonitorConfig,
@@ -81,6 +90,11 @@ export class ProbeScheduler implements OnApplicationBootstrap, BeforeApplication
       `probing every ${this.config.PROBE_INTERVAL_SECONDS} s, at most ${this.config.PROBE_CONCURRENCY_PER_PROVIDER} at once per provider, ` +
         `degraded after ${this.config.PROBE_DEGRADED_AFTER} transient failures in a row`,
     );
+  }
+
+  /** Hear every probe sent (metrics). */
+  onProbed(listener: (report: ProbeReport) => void): void {
+    this.probeListeners.push(listener);
   }
 
   /** Arm a timer for every active connection that has none; drop the timers of connections no longer active. */
@@ -154,8 +168,10 @@ export class ProbeScheduler implements OnApplicationBootstrap, BeforeApplication
       return;
     }
 
+    const sentAt = performance.now();
     const answer = await callProbe(provider.probe, read!.credential, this.config.PROBE_TIMEOUT_MS);
     const outcome = classifyProbe(answer, provider.probe.revokedStatuses);
+    for (const listener of this.probeListeners) listener({ provider: provider.key, answer, outcome, durationMs: performance.now() - sentAt });
     if (outcome === 'revoked') {
       // A refresh or reconnect during the probe may have replaced the token we sent: a race, not a revocation.
       const again = await this.readCredential(connection, correlationId);

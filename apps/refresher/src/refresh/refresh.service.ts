@@ -28,8 +28,11 @@ export type FlightResult =
   /** The flight gave up; `resumeAfterMs` is the provider's Retry-After when it asked for a pause. */
   | { outcome: 'failed'; failure: RefreshFailureClass; resumeAfterMs?: number };
 
-/** What the scheduler hears about every flight of this process, scheduled or on demand. */
-export type FlightReport = { connectionId: string; tenantId: string; provider?: string } & (FlightResult | { outcome: 'error'; retryable: boolean });
+/** What the scheduler (and the metrics) hear about every flight of this process, scheduled or on demand. */
+export type FlightReport = { connectionId: string; tenantId: string; provider?: string; trigger: RefreshTrigger['kind']; durationMs: number } & (
+  | FlightResult
+  | { outcome: 'error'; retryable: boolean }
+);
 
 type Flight = { trigger: RefreshTrigger; result: Promise<FlightResult> };
 
@@ -75,6 +78,16 @@ export class RefreshService {
     return this.inFlight.has(connectionId);
   }
 
+  /** Flights of this process not yet ended. */
+  get flightsInProgress(): number {
+    return this.inFlight.size;
+  }
+
+  /** Resolves once no flight of this process is running (shutdown waits for them to store their result). */
+  async whenIdle(): Promise<void> {
+    while (this.inFlight.size) await Promise.allSettled([...this.inFlight.values()].map((flight) => flight.result));
+  }
+
   /**
    * A read found the credential inside its margin. Joins a flight of this process, or starts one that waits for
    * another replica's; answers within REFRESH_ON_DEMAND_WAIT_MS (UNAVAILABLE after that, while the flight goes on).
@@ -117,12 +130,14 @@ export class RefreshService {
   }
 
   private start(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number): Flight {
+    const startedAt = performance.now();
     const result = this.fly(tenantId, connectionId, trigger, correlationId, waitUntil);
     const flight: Flight = { trigger, result };
     this.inFlight.set(connectionId, flight);
+    const ended = () => ({ connectionId, tenantId, trigger: trigger.kind, durationMs: performance.now() - startedAt });
     result.then(
-      (r) => this.report({ connectionId, tenantId, ...r }),
-      (err: unknown) => this.report({ connectionId, tenantId, outcome: 'error', retryable: err instanceof RpcError && err.retryable }),
+      (r) => this.report({ ...ended(), ...r }),
+      (err: unknown) => this.report({ ...ended(), outcome: 'error', retryable: err instanceof RpcError && err.retryable }),
     );
     void result.catch(() => undefined).finally(() => {
       if (this.inFlight.get(connectionId) === flight) this.inFlight.delete(connectionId);
