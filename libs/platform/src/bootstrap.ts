@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { INestApplication, INestApplicationContext, INestMicroservice, Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { MicroserviceOptions } from '@nestjs/microservices';
+import { MicroserviceOptions, NestMicroservice } from '@nestjs/microservices';
 import type { NextFunction, Request, Response } from 'express';
 import { ConfigError, PlatformConfig } from '@authpipe/config';
 import { natsServerOptions } from '@authpipe/messaging';
@@ -80,9 +80,12 @@ export async function startHttpApp(
     http.use((req: Request, res: Response, next: NextFunction) => void routes(req, res).then((handled) => handled || next(), next));
   }
   http.use(httpObservability());
-  // NATS handlers get their pipe and filter from @RpcController(), not from the HTTP app's globals.
-  const nats = http.connectMicroservice<MicroserviceOptions>(natsServerOptions(config, app), { inheritAppConfig: false });
+  // NATS handlers get their pipe and filter from @RpcController(), not from the HTTP app's globals. Their listeners
+  // are registered at startAllMicroservices (deferred), once the interceptor is in place; the HTTP app runs the
+  // lifecycle hooks, once.
+  const nats = http.connectMicroservice<MicroserviceOptions>(natsServerOptions(config, app), { inheritAppConfig: false, deferInitialization: true });
   nats.useGlobalInterceptors(new RpcObservabilityInterceptor(ops));
+  (nats as unknown as NestMicroservice).setIsInitHookCalled(true);
   configure(http);
   await http.startAllMicroservices();
   await http.listen(port, host);

@@ -30,7 +30,7 @@ export class RpcObservabilityInterceptor implements NestInterceptor {
       this.duration.observe({ subject, outcome }, seconds);
       this.ops?.rpcHandled({ subject, outcome, seconds });
       // The health subject is asked every few seconds by probes: not worth a line.
-      if (!subject.endsWith('.health')) this.logger.debug(`${subject}: ${outcome} in ${Math.round(seconds * 1000)} ms`);
+      if (!subject.endsWith('.health')) this.logger.debug(`${subject} answered ${outcome} in ${Math.round(seconds * 1000)} ms`);
     };
     // The handler runs when Nest subscribes: subscribe inside the context, so that all it does carries the id.
     return new Observable((subscriber) =>
