@@ -53,7 +53,8 @@ export class RefresherModule {
               return refresh?.supported ? { marginSeconds: refresh.marginSeconds, jitterSeconds: refresh.jitterSeconds } : null;
             }),
         },
-        // Its own view of which connections exist and when they expire, rebuilt from the history at every start.
+        // Its own view of which connections exist and when they expire, rebuilt from the history at every start, and
+        // the plan book kept from it.
         { provide: REFRESHER_STORE, useFactory: () => new InMemoryReadModelStore() },
         {
           provide: REFRESHER_PROJECTOR,

@@ -94,11 +94,13 @@ export class RefreshService {
    */
   async refreshOnDemand(tenantId: string, connectionId: string, correlationId: string): Promise<RefreshConnectionReply> {
     const deadline = this.clock.now().getTime() + this.config.REFRESH_ON_DEMAND_WAIT_MS;
-    let flight = this.inFlight.get(connectionId) ?? this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
-    let result = await this.within(flight.result, deadline);
+    const joined = this.inFlight.get(connectionId);
+    let result = joined ? await this.within(joined.result, deadline) : undefined;
     // A scheduled flight does not wait for another replica's lock; an on-demand request does.
-    if (result && flight.trigger.kind === 'scheduled' && (result.outcome === 'busy' || result.outcome === 'lost_lock')) {
-      flight = this.inFlight.get(connectionId) ?? this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
+    const skipped = result && joined?.trigger.kind === 'scheduled' && (result.outcome === 'busy' || result.outcome === 'lost_lock');
+    if (!joined || skipped) {
+      const running = this.inFlight.get(connectionId);
+      const flight = running && running !== joined ? running : this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
       result = await this.within(flight.result, deadline);
     }
     if (!result) throw new RpcError(RpcErrorCodes.Unavailable, `the refresh of ${connectionId} is still in progress`);

@@ -44,10 +44,10 @@ describe('the refresh plan book', () => {
     expect(book.get('con_a')!.dueAt).toBe(refreshedAt + 3_600_000 - 330_000);
   });
 
-  it('re-plans from what a flight read in vault before the view shows it, and ignores older news', () => {
+  it('re-plans on a newer credential (Refreshed, or what a flight read in vault first), and ignores older news', () => {
     const book = new RefreshPlanBook(timing, () => 0);
     book.upsert(view());
-    book.observed('con_a', { version: 3, expiresAt: iso(T0 + 7_200_000) }, T0 + 60_000);
+    book.refreshed('con_a', { version: 3, expiresAt: iso(T0 + 7_200_000) }, T0 + 60_000);
     expect(book.get('con_a')).toMatchObject({ credentialVersion: 3, dueAt: T0 + 7_200_000 - 300_000 });
     book.upsert(view({ credentialVersion: 2 }));
     expect(book.get('con_a')!.credentialVersion).toBe(3);

@@ -27,7 +27,7 @@ const integrationKey = (tenantId: string, provider: string) => `${tenantId}/${pr
 /**
  * The refresher's schedule: one plan per refreshable, connected connection. Fed by the connections view (a plan is
  * made when a credential version is first seen, so one expiry keeps one jitter draw) and by what flights learn from
- * vault before the view does. Finding due plans is a scan: cheap next to a refresh even at 10,000 plans.
+ * vault before the events come back. Finding due plans is a scan: cheap next to a refresh even at 10,000 plans.
  */
 export class RefreshPlanBook {
   private readonly plans = new Map<string, RefreshPlan>();
@@ -60,15 +60,19 @@ export class RefreshPlanBook {
     this.plan(view._id, view.tenantId, view.provider, view.credentialVersion, Date.parse(view.expiresAt), issuedAt);
   }
 
-  /** A flight read (or stored) a credential newer than the plan: plan from it without waiting for the view. */
-  observed(connectionId: string, credential: { version: number; expiresAt: string | null | undefined }, now: number): void {
+  /**
+   * A newer credential of a planned connection: Refreshed (issued at the event's time), or what a flight read or
+   * stored in vault before the event came back (issued now). A connection that is not planned (revoked, not
+   * refreshable) stays unplanned.
+   */
+  refreshed(connectionId: string, credential: { version: number; expiresAt: string | null | undefined }, issuedAt: number): void {
     const current = this.plans.get(connectionId);
     if (!current || credential.version <= current.credentialVersion) return;
     if (!credential.expiresAt) {
       this.plans.delete(connectionId);
       return;
     }
-    this.plan(connectionId, current.tenantId, current.provider, credential.version, Date.parse(credential.expiresAt), now);
+    this.plan(connectionId, current.tenantId, current.provider, credential.version, Date.parse(credential.expiresAt), issuedAt);
   }
 
   defer(connectionId: string, until: number): void {

@@ -75,7 +75,7 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
     switch (report.outcome) {
       case 'refreshed':
       case 'fresh':
-        this.book.observed(report.connectionId, { version: report.credentialVersion, expiresAt: report.expiresAt }, now);
+        this.book.refreshed(report.connectionId, { version: report.credentialVersion, expiresAt: report.expiresAt }, now);
         return;
       case 'busy':
         // The holder's Refreshed re-plans this connection; if the holder died, look again when its lease ends.
