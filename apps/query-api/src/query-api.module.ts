@@ -24,6 +24,7 @@ import { EVENT_WRITER, PROJECTOR } from './query-api.tokens';
 import { QueryRpcController } from './query.rpc-controller';
 import { AuditController } from './audit/audit.controller';
 import { JetStreamAuditLog } from './audit/jetstream-audit-log';
+import { AdminConnectionsController } from './tenants/admin-connections.controller';
 import { AdminController } from './tenants/admin.controller';
 import { VaultAdminController } from './tenants/vault-admin.controller';
 import { ReadModelApiKeyAuthenticator } from './tenants/read-model-api-key.authenticator';
@@ -38,6 +39,7 @@ export class QueryApiModule implements NestModule {
       imports: [OperationsModule.forApp('query-api', config), RateLimitModule.forRoot({ perMinute: config.RATE_LIMIT_PER_MINUTE, anonymousPerMinute: config.RATE_LIMIT_ANONYMOUS_PER_MINUTE })],
       controllers: [
         AdminController,
+        AdminConnectionsController,
         VaultAdminController,
         AuditController,
         ProvidersController,

@@ -1,11 +1,13 @@
 import { Body, Controller, Delete, Get, HttpCode, Inject, Param, Post, Req, UseGuards } from '@nestjs/common';
 import { CONNECTIONS, TENANTS, TenantView } from '@authpipe/projections';
-import { READ_MODELS } from '@authpipe/platform';
+import { EVENT_STORE, READ_MODELS } from '@authpipe/platform';
+import type { EventStore } from '@authpipe/event-store';
+import { rawEvent } from './raw-event';
 import type { ReadModelStore } from '@authpipe/read-models';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import type { Request } from 'express';
 import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { TENANT_ID_PATTERN } from '@authpipe/contracts';
+import { TENANT_ID_PATTERN, tenantStream } from '@authpipe/contracts';
 import { correlationIdOf, Problems } from '@authpipe/http';
 import { AdminGuard } from './admin.guard';
 import { TenantCommands } from './tenant-commands.service';
@@ -27,6 +29,7 @@ export class AdminController {
     private readonly tenants: TenantCommands,
     @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
     @Inject(READ_MODELS) private readonly store: ReadModelStore,
+    @Inject(EVENT_STORE) private readonly events: EventStore,
   ) {}
 
   @Post()
@@ -46,6 +49,13 @@ export class AdminController {
       connections[status] = await this.store.collection(CONNECTIONS).countDocuments({ tenantId, status });
     }
     return { tenantId, name: tenant.name, status: tenant.status, createdAt: tenant.createdAt, ...(tenant.erasedAt ? { erasedAt: tenant.erasedAt } : {}), connections };
+  }
+
+  /** The raw event history of a tenant's own stream (tenant, API keys, integrations), oldest first. */
+  @Get(':tenantId/events')
+  async tenantEvents(@Param('tenantId') tenantId: string) {
+    this.checkTenantId(tenantId);
+    return { streamId: tenantStream(tenantId), events: (await this.events.readStream(tenantStream(tenantId))).map(rawEvent) };
   }
 
   /** Crypto-shred a tenant: its data keys are destroyed, its connections erased, its API keys revoked. */
