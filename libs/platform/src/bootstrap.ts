@@ -87,8 +87,10 @@ export async function startHttpApp(
   nats.useGlobalInterceptors(new RpcObservabilityInterceptor(ops));
   (nats as unknown as NestMicroservice).setIsInitHookCalled(true);
   configure(http);
-  await http.startAllMicroservices();
+  // HTTP first (its start runs the lifecycle hooks: query-api's start-up replay), then the NATS handlers: an app that
+  // answers on NATS (the launcher's readiness check, the other apps) serves HTTP too.
   await http.listen(port, host);
+  await http.startAllMicroservices();
   new Logger(app).log(`${app} ready on ${await http.getUrl()} and NATS`);
   return http;
 }
