@@ -41,6 +41,9 @@ RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 # Files stay owned by root: the `node` user can read them, not change them.
 FROM base AS runtime
 ENV NODE_ENV=production
+# Every app listens (HTTP API, or health and metrics on HEALTH_PORT) on every interface of the container; the
+# default, 127.0.0.1, is for one-machine runs.
+ENV AUTHPIPE_BIND_HOST=0.0.0.0
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/libs ./dist/libs
@@ -63,17 +66,14 @@ COPY --from=build /app/dist/apps/health-monitor ./dist/apps/health-monitor
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "nats-healthcheck.js", "health-monitor"]
 CMD ["node", "dist/apps/health-monitor/src/main.js"]
 
-# HTTP apps listen on every interface of the container (their default, 127.0.0.1, is for one-machine runs).
 FROM runtime AS query-api
 COPY --from=build /app/dist/apps/query-api ./dist/apps/query-api
-ENV AUTHPIPE_BIND_HOST=0.0.0.0
 EXPOSE 3001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "nats-healthcheck.js", "query-api"]
 CMD ["node", "dist/apps/query-api/src/main.js"]
 
 FROM runtime AS oauth-gateway
 COPY --from=build /app/dist/apps/oauth-gateway ./dist/apps/oauth-gateway
-ENV AUTHPIPE_BIND_HOST=0.0.0.0
 EXPOSE 3000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["node", "nats-healthcheck.js", "oauth-gateway"]
 CMD ["node", "dist/apps/oauth-gateway/src/main.js"]

@@ -627,7 +627,8 @@ describe('Dockerfile and .dockerignore', () => {
       // Its own compiled app only, beside the shared libraries.
       const copies = lines.filter((l) => l.startsWith('COPY --from=build'));
       expect(copies).toEqual([`COPY --from=build /app/dist/libs ./dist/libs`, `COPY --from=build /app/dist/apps/${app} ./dist/apps/${app}`]);
-      expect(lines.includes('ENV AUTHPIPE_BIND_HOST=0.0.0.0')).toBe(HTTP_PORTS[app] !== undefined);
+      // Every app listens on the container's interfaces: the HTTP API, or health and metrics on HEALTH_PORT.
+      expect(lines.includes('ENV AUTHPIPE_BIND_HOST=0.0.0.0')).toBe(true);
     }
     // Build-time only dependencies stay out of the runtime images.
     expect(inherited('runtime').some((l) => l.includes('--from=deps'))).toBe(false);
