@@ -409,7 +409,7 @@ const confUser = (app: string) => confUsers.find((u) => u.user === app);
 describe('docker-compose.yml', () => {
   const services = Object.keys(compose.services ?? {});
 
-  it('is a compose file of the expected shape (static lint: no container engine or compose CLI here)', () => {
+  it('is a compose file of the expected shape (Compose\'s own check: compose-lint.test.ts)', () => {
     const topLevel = ['name', 'services', 'volumes', 'networks', 'configs', 'secrets'];
     expect(Object.keys(compose).filter((k) => !k.startsWith('x-') && !topLevel.includes(k))).toEqual([]);
     expect(sorted(services)).toEqual(sorted([...APPS, 'eventstore', 'mongo', 'nats']));
