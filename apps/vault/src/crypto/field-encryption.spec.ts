@@ -6,7 +6,7 @@ import { DataKey } from './tenant-data-keys';
 
 const dataKey = (version = 1): DataKey => ({ tenantId: 'org_acme', version, key: createSecretKey(randomBytes(32)) });
 const access = (ownerId = 'con_AAAAAAAAAAAAAAAAAAAAAA'): FieldBinding => ({ tenantId: 'org_acme', ownerId, field: 'access_token' });
-const TOKEN = 'ya29.a0-plaintext-access-token-Ω';
+const TOKEN = 'fake-access-token-for-tests-plaintext-Ω'; // not a real token; non-ASCII on purpose
 
 /** Flip one bit of a base64 property. */
 function flipBit(encrypted: EncryptedField, property: 'nonce' | 'ciphertext' | 'tag', bit = 0): EncryptedField {
