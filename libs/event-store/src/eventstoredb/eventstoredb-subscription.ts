@@ -3,22 +3,7 @@ import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { EventStoreUnavailableError } from '../errors';
 import { isOurEvent, isTransient, toEsdbPosition, toRecordedEvent } from './eventstoredb-mapping';
-
-// A promise settled from outside. The no-op catch keeps a rejection nobody awaits from crashing the process;
-// whoever awaits the promise still sees it.
-function deferred(): { promise: Promise<void>; resolve(): void; reject(err: unknown): void; settled: boolean } {
-  const d = { settled: false } as ReturnType<typeof deferred>;
-  d.promise = new Promise<void>((resolve, reject) => {
-    d.resolve = () => ((d.settled = true), resolve());
-    d.reject = (err) => ((d.settled = true), reject(err));
-  });
-  d.promise.catch(() => undefined);
-  return d;
-}
-
-class HandlerError {
-  constructor(readonly error: unknown) {}
-}
+import { deferred, HandlerError } from '../subscription-support';
 
 /** How often a dropped subscription is re-opened from its last position before it gives up. */
 export interface ResubscribePolicy {

@@ -3,6 +3,7 @@ import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { EventStoreUnavailableError } from '../errors';
 import { decodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
+import { deferred, HandlerError } from '../subscription-support';
 
 /** Where a subscription reads from. */
 export interface JetStreamSource {
@@ -10,22 +11,6 @@ export interface JetStreamSource {
   jsm: JetStreamManager;
   streamName: string;
   subjects: StreamSubjects;
-}
-
-// A promise settled from outside. The no-op catch keeps a rejection nobody awaits from crashing the process;
-// whoever awaits the promise still sees it.
-function deferred(): { promise: Promise<void>; resolve(): void; reject(err: unknown): void; settled: boolean } {
-  const d = { settled: false } as ReturnType<typeof deferred>;
-  d.promise = new Promise<void>((resolve, reject) => {
-    d.resolve = () => ((d.settled = true), resolve());
-    d.reject = (err) => ((d.settled = true), reject(err));
-  });
-  d.promise.catch(() => undefined);
-  return d;
-}
-
-class HandlerError {
-  constructor(readonly error: unknown) {}
 }
 
 /**
