@@ -791,7 +791,7 @@ describe('deploy/k8s: NetworkPolicies open exactly the flows documented in READM
     }
   });
 
-  it('ingress: oauth-gateway and query-api from the ingress controller namespace on their HTTP port; nothing else, vault never', () => {
+  it('ingress: oauth-gateway and query-api from the ingress controller namespace on their HTTP port, Prometheus on the metrics port; nothing else', () => {
     expect(flows.vault.ingress).toBeNull();
     for (const overlay of OVERLAYS) {
       const policies = ofKind<INetworkPolicy>(rendered[overlay], 'NetworkPolicy');
@@ -805,6 +805,7 @@ describe('deploy/k8s: NetworkPolicies open exactly the flows documented in READM
           ['the ingress controller', { namespace: documented?.namespace ?? 'ingress-nginx', labels: { 'app.kubernetes.io/name': 'ingress-nginx' }, ip: '10.0.7.7' }, documented !== null],
           ['another app of the namespace', { namespace: NAMESPACE, labels: { 'app.kubernetes.io/name': 'refresher', 'app.kubernetes.io/part-of': 'authpipe' }, ip: '10.0.9.8' }, false],
           ['a pod of another namespace', { namespace: 'default', labels: {}, ip: '10.0.8.8' }, false],
+          ['another pod of the monitoring namespace', { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'grafana' }, ip: '10.0.6.7' }, false],
           ['NATS', DESTINATIONS.nats.endpoint, false],
           ['the internet', { ip: '198.51.100.4' }, false],
         ];
@@ -813,6 +814,10 @@ describe('deploy/k8s: NetworkPolicies open exactly the flows documented in READM
         }
         // The ingress controller reaches the HTTP port only.
         expect(allowed(policies, sources[0][1], pod, port + 1)).toBe(false);
+        // Prometheus (namespace monitoring) scrapes the metrics port, and nothing else.
+        const prometheus: Endpoint = { namespace: 'monitoring', labels: { 'app.kubernetes.io/name': 'prometheus' }, ip: '10.0.6.6' };
+        expect({ overlay, app, scrape: allowed(policies, prometheus, pod, port) }).toEqual({ overlay, app, scrape: true });
+        expect(allowed(policies, prometheus, pod, 2113)).toBe(false);
       }
     }
   });
