@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { EventStoreUnavailableError } from '../errors';
 import { isOurEvent, isTransient, toEsdbPosition, toRecordedEvent } from './eventstoredb-mapping';
-import { deferred, HandlerError } from '../subscription-support';
+import { deferred, HandlerError, settleWhenEnded } from '../subscription-support';
 
 /** How often a dropped subscription is re-opened from its last position before it gives up. */
 export interface ResubscribePolicy {
@@ -36,27 +36,7 @@ export class EventStoreDbSubscription implements EventSubscription {
     fromPosition: bigint | undefined,
     private readonly policy: ResubscribePolicy = { attempts: 5, delayMs: 1_000 },
   ) {
-    this.running = this.run(fromPosition).then(
-      () => {
-        if (this.stopping) this.closedState.resolve();
-        else this.closedState.reject(new EventStoreUnavailableError('event subscription ended unexpectedly'));
-      },
-      (err: unknown) => {
-        this.closedState.reject(
-          err instanceof HandlerError
-            ? err.error
-            : new EventStoreUnavailableError(`event subscription failed: ${(err as Error).message}`, { cause: err }),
-        );
-      },
-    );
-    // Not caught up when the subscription ended: report why it ended (the handler's own error, if it threw).
-    this.running.finally(() => {
-      if (this.caughtUpState.settled) return;
-      this.closedState.promise.then(
-        () => this.caughtUpState.reject(new Error('event subscription stopped before it caught up')),
-        (err: unknown) => this.caughtUpState.reject(err),
-      );
-    });
+    this.running = settleWhenEnded(this.run(fromPosition), () => this.stopping, this.closedState, this.caughtUpState);
   }
 
   get caughtUp(): Promise<void> {

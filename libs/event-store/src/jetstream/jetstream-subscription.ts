@@ -1,9 +1,8 @@
 import type { JetStreamClient, JetStreamManager } from 'nats';
 import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
-import { EventStoreUnavailableError } from '../errors';
 import { decodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
-import { deferred, HandlerError } from '../subscription-support';
+import { deferred, HandlerError, settleWhenEnded } from '../subscription-support';
 
 /** Where a subscription reads from. */
 export interface JetStreamSource {
@@ -33,27 +32,7 @@ export class JetStreamSubscription implements EventSubscription {
   ) {
     // A checkpoint JetStream cannot express is the caller's mistake: throw now rather than through `closed`.
     const after = fromPosition === undefined ? 0 : toSequence(fromPosition, 'fromPosition');
-    this.running = this.run(after).then(
-      () => {
-        if (this.stopping) this.closedState.resolve();
-        else this.closedState.reject(new EventStoreUnavailableError('event subscription ended unexpectedly'));
-      },
-      (err: unknown) => {
-        this.closedState.reject(
-          err instanceof HandlerError
-            ? err.error
-            : new EventStoreUnavailableError(`event subscription failed: ${(err as Error).message}`, { cause: err }),
-        );
-      },
-    );
-    // Not caught up when the subscription ended: report why it ended (the handler's own error, if it threw).
-    this.running.finally(() => {
-      if (this.caughtUpState.settled) return;
-      this.closedState.promise.then(
-        () => this.caughtUpState.reject(new Error('event subscription stopped before it caught up')),
-        (err: unknown) => this.caughtUpState.reject(err),
-      );
-    });
+    this.running = settleWhenEnded(this.run(after), () => this.stopping, this.closedState, this.caughtUpState);
   }
 
   get caughtUp(): Promise<void> {
