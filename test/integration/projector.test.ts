@@ -22,7 +22,7 @@ import {
   TenantsProjection,
 } from '@authpipe/projections';
 import { Document, InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
-import { ferretDbBinary, FERRETDB_VERSION, startFerretDb } from '../support/ferretdb';
+import { chooseMongoServer } from '../support/mongodb-server';
 
 /*
  * The Projector over a real JetStream event store (the run's nats-server) and every read-model adapter. Other suites
@@ -75,12 +75,16 @@ const inMemory: ReadModelAdapter = {
 };
 
 function mongoDb(): ReadModelAdapter {
+  const server = chooseMongoServer();
   let url = '';
-  let stopServer: (() => Promise<void>) | undefined;
-  const adapter = (label: string, start: () => Promise<void>): ReadModelAdapter => ({
-    label: `MongoDbReadModelStore on ${label}`,
-    start,
-    stop: async () => stopServer?.(),
+  if (server.unavailable) console.warn(`SKIPPING the Projector suite on MongoDB: no MongoDB available. ${server.unavailable}`);
+  return {
+    label: `MongoDbReadModelStore on ${server.label}`,
+    ...(server.unavailable ? { unavailable: server.unavailable } : {}),
+    start: async () => {
+      url = await server.start();
+    },
+    stop: () => server.stop(),
     open: async () => {
       const store = await MongoDbReadModelStore.connect(url, `authpipe_projector_${uid()}`, { serverSelectionTimeoutMS: 5_000 });
       return {
@@ -92,38 +96,7 @@ function mongoDb(): ReadModelAdapter {
         },
       };
     },
-  });
-
-  if (process.env.MONGODB_URL) {
-    return adapter('MONGODB_URL', async () => {
-      url = process.env.MONGODB_URL!;
-    });
-  }
-  if (process.env.AUTHPIPE_TEST_CONTAINERS === '1') {
-    return adapter('testcontainers mongo:7', async () => {
-      const { GenericContainer, Wait } = await import('testcontainers');
-      const container = await new GenericContainer('mongo:7')
-        .withExposedPorts(27017)
-        .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
-        .start();
-      url = `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/?directConnection=true`;
-      stopServer = async () => {
-        await container.stop();
-      };
-    });
-  }
-  const binary = ferretDbBinary();
-  if (binary.available) {
-    return adapter(`FerretDB ${FERRETDB_VERSION} (SQLite)`, async () => {
-      const ferretdb = await startFerretDb(binary.path);
-      url = ferretdb.url;
-      stopServer = ferretdb.stop;
-    });
-  }
-  const containers = process.env.AUTHPIPE_TEST_CONTAINERS_REASON ?? 'not probed: run through jest globalSetup';
-  const reason = `MONGODB_URL is not set; no container runtime (${containers}); ${binary.reason}`;
-  console.warn(`SKIPPING the Projector suite on MongoDB: no MongoDB available. ${reason}`);
-  return { ...adapter('no MongoDB', async () => undefined), unavailable: reason };
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------

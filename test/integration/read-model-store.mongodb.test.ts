@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient, MongoServerError } from 'mongodb';
 import { DuplicateKeyError, MongoDbReadModelStore, ReadModelUnavailableError } from '@authpipe/read-models';
-import { ferretDbBinary, startFerretDb, FERRETDB_VERSION, type FerretDbHandle } from '../support/ferretdb';
+import { chooseMongoServer } from '../support/mongodb-server';
 import { freePort } from '../support/nats-server';
 import { readModelStoreContract } from './read-model-store.contract';
 
@@ -32,76 +32,40 @@ const FERRETDB_LIMITATIONS: Record<string, string> = {
     'DuplicateKeyError',
 };
 
-type Source =
-  | { kind: 'url'; url: string; label: string }
-  | { kind: 'container'; label: string }
-  | { kind: 'ferretdb'; binary: string; label: string }
-  | { kind: 'none'; reason: string };
-
-/** MONGODB_URL, else a mongo:7 container, else FerretDB built with Go; decided while the file is collected. */
-function chooseSource(): Source {
-  if (process.env.MONGODB_URL) return { kind: 'url', url: process.env.MONGODB_URL, label: 'MONGODB_URL' };
-  if (process.env.AUTHPIPE_TEST_CONTAINERS === '1') return { kind: 'container', label: 'testcontainers mongo:7' };
-  const binary = ferretDbBinary();
-  if (binary.available) {
-    if (binary.built) console.warn(`built FerretDB ${FERRETDB_VERSION} in ${binary.buildSeconds} s: ${binary.path}`);
-    return { kind: 'ferretdb', binary: binary.path, label: `FerretDB ${FERRETDB_VERSION} (SQLite)` };
-  }
-  const containers = process.env.AUTHPIPE_TEST_CONTAINERS_REASON ?? 'not probed: run through jest globalSetup';
-  return { kind: 'none', reason: `MONGODB_URL is not set; no container runtime (${containers}); ${binary.reason}` };
-}
-
-const source = chooseSource();
+const server = chooseMongoServer();
 const dbName = `authpipe_contract_${process.pid}_${randomBytes(4).toString('hex')}`;
 let url = '';
-let stopServer: (() => Promise<void>) | undefined;
 
-if (source.kind === 'none') {
-  console.warn(`SKIPPING the MongoDB read-model contract: no MongoDB available. ${source.reason}`);
-  describe.skip(`MongoDbReadModelStore (no MongoDB: ${source.reason})`, () => {
+if (server.unavailable) {
+  console.warn(`SKIPPING the MongoDB read-model contract: no MongoDB available. ${server.unavailable}`);
+  describe.skip(`MongoDbReadModelStore (no MongoDB: ${server.unavailable})`, () => {
     readModelStoreContract('MongoDbReadModelStore', () => Promise.reject(new Error('unreachable')));
   });
 } else {
   beforeAll(async () => {
-    if (source.kind === 'url') {
-      url = source.url;
-    } else if (source.kind === 'container') {
-      const { GenericContainer, Wait } = await import('testcontainers');
-      const container = await new GenericContainer('mongo:7')
-        .withExposedPorts(27017)
-        .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
-        .start();
-      url = `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/?directConnection=true`;
-      stopServer = async () => {
-        await container.stop();
-      };
-    } else {
-      const ferretdb = await startFerretDb(source.binary);
-      url = ferretdb.url;
-      stopServer = ferretdb.stop;
-    }
+    url = await server.start();
   }, 180_000);
 
   afterAll(async () => {
-    if (url && source.kind === 'url') {
+    if (url && server.kind === 'url') {
       // A shared server keeps nothing of this run.
       const client = await MongoClient.connect(url, { serverSelectionTimeoutMS: 5_000 });
       await client.db(dbName).dropDatabase();
       await client.close();
     }
-    await stopServer?.();
+    await server.stop();
   }, 60_000);
 
   readModelStoreContract(
-    `MongoDbReadModelStore on ${source.label}`,
+    `MongoDbReadModelStore on ${server.label}`,
     async () => {
       const store = await MongoDbReadModelStore.connect(url, dbName, { serverSelectionTimeoutMS: 5_000 });
       return { store, cleanup: () => store.close() };
     },
-    { knownLimitations: source.kind === 'ferretdb' ? FERRETDB_LIMITATIONS : {} },
+    { knownLimitations: server.kind === 'ferretdb' ? FERRETDB_LIMITATIONS : {} },
   );
 
-  describe(`MongoDbReadModelStore on ${source.label}: driver errors at the boundary`, () => {
+  describe(`MongoDbReadModelStore on ${server.label}: driver errors at the boundary`, () => {
     it('keeps the E11000 server error as the cause of DuplicateKeyError', async () => {
       const store = await MongoDbReadModelStore.connect(url, dbName);
       try {
@@ -127,18 +91,18 @@ describe('MongoDbReadModelStore without a server', () => {
   });
 
   // Needs a server this suite may stop: only the FerretDB it builds.
-  (source.kind === 'ferretdb' ? it : it.skip)(
+  (server.kind === 'ferretdb' ? it : it.skip)(
     'operations reject with ReadModelUnavailableError once the server is gone',
     async () => {
-      const ferretdb: FerretDbHandle = await startFerretDb((source as { binary: string }).binary);
-      const store = await MongoDbReadModelStore.connect(ferretdb.url, 'gone', { serverSelectionTimeoutMS: 500 });
+      const own = chooseMongoServer(); // a FerretDB of its own, to stop under the store
+      const store = await MongoDbReadModelStore.connect(await own.start(), 'gone', { serverSelectionTimeoutMS: 500 });
       try {
         await store.collection('c').insertOne({ _id: 'a' });
-        await ferretdb.stop();
+        await own.stop();
         await expect(store.collection('c').findOne({ _id: 'a' })).rejects.toBeInstanceOf(ReadModelUnavailableError);
       } finally {
         await store.close();
-        await ferretdb.stop();
+        await own.stop();
       }
     },
   );

@@ -35,7 +35,7 @@ import {
   RebuildOptions,
   ReplayProgress,
 } from '@authpipe/replay';
-import { ferretDbBinary, FERRETDB_VERSION, startFerretDb } from '../support/ferretdb';
+import { chooseMongoServer } from '../support/mongodb-server';
 
 /*
  * `replay rebuild` and `replay history` over real event stores (JetStream on the run's nats-server; EventStoreDB
@@ -172,13 +172,18 @@ const inMemory: ReadModelAdapter = {
 };
 
 function mongoDb(): ReadModelAdapter {
+  const server = chooseMongoServer();
   let url = '';
-  let stopServer: (() => Promise<void>) | undefined;
-  const adapter = (label: string, renames: boolean, start: () => Promise<void>): ReadModelAdapter => ({
-    label: `MongoDbReadModelStore on ${label}`,
-    renames,
-    start,
-    stop: async () => stopServer?.(),
+  if (server.unavailable) console.warn(`SKIPPING replay on MongoDB: no MongoDB available. ${server.unavailable}`);
+  return {
+    label: `MongoDbReadModelStore on ${server.label}`,
+    ...(server.unavailable ? { unavailable: server.unavailable } : {}),
+    // FerretDB 1.24 rejects renameCollection with dropTarget (read-model-store.mongodb.test.ts lists it).
+    renames: server.kind !== 'ferretdb',
+    start: async () => {
+      url = await server.start();
+    },
+    stop: () => server.stop(),
     open: async () => {
       const dbName = `authpipe_replay_${uid()}`;
       const store = await MongoDbReadModelStore.connect(url, dbName, { serverSelectionTimeoutMS: 5_000 });
@@ -193,39 +198,7 @@ function mongoDb(): ReadModelAdapter {
         },
       };
     },
-  });
-
-  if (process.env.MONGODB_URL) {
-    return adapter('MONGODB_URL', true, async () => {
-      url = process.env.MONGODB_URL!;
-    });
-  }
-  if (process.env.AUTHPIPE_TEST_CONTAINERS === '1') {
-    return adapter('testcontainers mongo:7', true, async () => {
-      const { GenericContainer, Wait } = await import('testcontainers');
-      const container = await new GenericContainer('mongo:7')
-        .withExposedPorts(27017)
-        .withWaitStrategy(Wait.forLogMessage(/Waiting for connections/))
-        .start();
-      url = `mongodb://${container.getHost()}:${container.getMappedPort(27017)}/?directConnection=true`;
-      stopServer = async () => {
-        await container.stop();
-      };
-    });
-  }
-  const binary = ferretDbBinary();
-  if (binary.available) {
-    // FerretDB 1.24 rejects renameCollection with dropTarget (read-model-store.mongodb.test.ts lists it).
-    return adapter(`FerretDB ${FERRETDB_VERSION} (SQLite)`, false, async () => {
-      const ferretdb = await startFerretDb(binary.path);
-      url = ferretdb.url;
-      stopServer = ferretdb.stop;
-    });
-  }
-  const containers = process.env.AUTHPIPE_TEST_CONTAINERS_REASON ?? 'not probed: run through jest globalSetup';
-  const reason = `MONGODB_URL is not set; no container runtime (${containers}); ${binary.reason}`;
-  console.warn(`SKIPPING replay on MongoDB: no MongoDB available. ${reason}`);
-  return { ...adapter('no MongoDB', true, async () => undefined), unavailable: reason };
+  };
 }
 
 // ---------------------------------------------------------------------------------------------------------------
