@@ -1,13 +1,13 @@
 import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
 import { startOAuthServer } from '../test/support/oauth-server/spawn';
-import { gatewayUrlFor, reservePorts, startTestPlatform } from '../test/support/test-platform';
+import { gatewayUrlFor, reservePorts, startTestPlatform, setUpTenant } from '../test/support/test-platform';
+import { percentile } from './stats';
 
 /*
  * The credential endpoint behind getCredential (no SDK cache) at a fixed arrival rate with all five apps on this
  * machine: open-loop load (requests start on schedule whether or not earlier ones finished), latency from the
  * scheduled start. `npm run bench -- bench/credential-endpoint` ; BENCH_RPS (default 500), BENCH_SECONDS (default 15).
  */
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 test('credential endpoint at a fixed request rate', async () => {
   const rps = Number(process.env.BENCH_RPS ?? 500);
@@ -23,13 +23,7 @@ test('credential endpoint at a fixed request rate', async () => {
   try {
     const post = (url: string, token: string, body: unknown) =>
       fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    await post(`${platform.queryUrl}/v1/admin/tenants`, platform.adminToken, { tenantId: 'bench', name: 'Bench' });
-    const { apiKey } = (await (await post(`${platform.queryUrl}/v1/admin/tenants/bench/api-keys`, platform.adminToken, {})).json()) as { apiKey: string };
-    await fetch(`${platform.queryUrl}/v1/integrations/gmail`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ clientId: 'b', clientSecret: 'bench-secret', scopes: ['https://www.googleapis.com/auth/gmail.readonly'] }),
-    });
+    const apiKey = await setUpTenant(platform, 'bench', { provider: 'gmail', clientId: 'b', clientSecret: 'bench-secret', scopes: ['https://www.googleapis.com/auth/gmail.readonly'] });
     for (let i = 0; i < users; i++) {
       const session = (await (await post(`${platform.gatewayUrl}/v1/connect-sessions`, apiKey, { provider: 'gmail', userId: `user_${i}` })).json()) as { connectUrl: string };
       await browse(session.connectUrl, { jar: new CookieJar() });

@@ -3,13 +3,13 @@ import { connectionIdFor, connectionStream, createEvent } from '@authpipe/contra
 import { JetStreamEventStore } from '@authpipe/event-store';
 import { ConnectionsProjection, Projector, TenantActivityProjection, TenantsProjection } from '@authpipe/projections';
 import { InMemoryReadModelStore } from '@authpipe/read-models';
+import { percentile } from './stats';
 
 /*
  * Projection lag: from an append acknowledged by the event store to the event projected into the read models
  * (query-api's projections, in-memory store), at a steady 200 events/s over a real nats-server.
  * `npm run bench -- bench/projection-lag` ; BENCH_LAG_RATE (events/s, default 200), BENCH_LAG_SECONDS (default 20).
  */
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 test('projection lag at a steady append rate', async () => {
   const rate = Number(process.env.BENCH_LAG_RATE ?? 200);

@@ -13,6 +13,7 @@ import { createRpcClient, RpcClient } from '@authpipe/messaging';
 import { EventWriter } from '@authpipe/platform';
 import { JetStreamKvRefreshLock } from '../apps/refresher/src/lock/jetstream-kv/jetstream-kv-refresh-lock';
 import { freePort, startNatsServer } from '../test/support/nats-server';
+import { percentile } from './stats';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startApps } = require('../scripts/lib/platform.js') as {
@@ -48,7 +49,6 @@ const SEED_CONCURRENCY = 64;
 /** Which phases to run (default all): e.g. BENCH_REFRESH_PHASES=B,D */
 const PHASES = new Set((process.env.BENCH_REFRESH_PHASES ?? 'A,B,C,D').split(','));
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A token endpoint: refresh_token grant with rotation, a fixed delay, counts per connection. */

@@ -1,7 +1,8 @@
 import { Authpipe } from '../packages/node-sdk/src';
 import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
 import { startOAuthServer } from '../test/support/oauth-server/spawn';
-import { gatewayUrlFor, reservePorts, startTestPlatform } from '../test/support/test-platform';
+import { gatewayUrlFor, reservePorts, startTestPlatform, setUpTenant } from '../test/support/test-platform';
+import { percentile } from './stats';
 
 /*
  * getCredential on a cache hit (@authpipe/node) against a plain HTTP fetch of the same credential from query-api
@@ -11,7 +12,6 @@ import { gatewayUrlFor, reservePorts, startTestPlatform } from '../test/support/
  * refused with 429 after the first 600.
  */
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 interface Sample {
   p50: number;
@@ -63,13 +63,7 @@ test('getCredential cache hit vs plain HTTP fetch of the credential', async () =
   try {
     const post = (url: string, token: string, body: unknown) =>
       fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    await post(`${platform.queryUrl}/v1/admin/tenants`, platform.adminToken, { tenantId: 'bench', name: 'Bench' });
-    const { apiKey } = (await (await post(`${platform.queryUrl}/v1/admin/tenants/bench/api-keys`, platform.adminToken, {})).json()) as { apiKey: string };
-    await fetch(`${platform.queryUrl}/v1/integrations/gmail`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ clientId: 'bench', clientSecret: 'bench-secret', scopes: [GMAIL_READONLY] }),
-    });
+    const apiKey = await setUpTenant(platform, 'bench', { provider: 'gmail', clientId: 'bench', clientSecret: 'bench-secret', scopes: [GMAIL_READONLY] });
     const session = (await (await post(`${platform.gatewayUrl}/v1/connect-sessions`, apiKey, { provider: 'gmail', userId: 'user_bench' })).json()) as { connectUrl: string };
     await browse(session.connectUrl, { jar: new CookieJar() });
     const url = `${platform.queryUrl}/v1/credentials/gmail/user_bench`;

@@ -1,6 +1,7 @@
 import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
 import { startOAuthServer } from '../test/support/oauth-server/spawn';
-import { gatewayUrlFor, reservePorts, startTestPlatform } from '../test/support/test-platform';
+import { gatewayUrlFor, reservePorts, startTestPlatform, setUpTenant } from '../test/support/test-platform';
+import { percentile } from './stats';
 
 /*
  * Connect-to-credential time on the thin path: connect session -> browser flow through the gateway and a local
@@ -8,7 +9,6 @@ import { gatewayUrlFor, reservePorts, startTestPlatform } from '../test/support/
  * `npm run bench -- bench/thin-path` ; BENCH_CONNECTS sets the number of users (default 50).
  */
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 
 test('connect-to-credential latency', async () => {
   const count = Number(process.env.BENCH_CONNECTS ?? 50);
@@ -25,13 +25,7 @@ test('connect-to-credential latency', async () => {
   try {
     const post = (url: string, token: string, body: unknown) =>
       fetch(url, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    await post(`${platform.queryUrl}/v1/admin/tenants`, platform.adminToken, { tenantId: 'bench', name: 'Bench' });
-    const { apiKey } = (await (await post(`${platform.queryUrl}/v1/admin/tenants/bench/api-keys`, platform.adminToken, {})).json()) as { apiKey: string };
-    await fetch(`${platform.queryUrl}/v1/integrations/gmail`, {
-      method: 'PUT',
-      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ clientId: 'bench', clientSecret: 'bench-secret', scopes: [GMAIL_READONLY] }),
-    });
+    const apiKey = await setUpTenant(platform, 'bench', { provider: 'gmail', clientId: 'bench', clientSecret: 'bench-secret', scopes: [GMAIL_READONLY] });
     const timings: number[] = [];
     for (let i = 0; i < count; i++) {
       const started = performance.now();

@@ -13,6 +13,7 @@ import { DataKey, newTenantKeys, openDataKey } from '../apps/vault/src/crypto/te
 import { vaultBucketNames } from '../apps/vault/src/storage/jetstream-kv-secret-store';
 import { startVault } from '../apps/vault/src/start-vault';
 import { VaultConfig } from '../apps/vault/src/vault.config';
+import { percentile } from './stats';
 
 /*
  * Vault: (a) field encryption throughput (AES-256-GCM, 2 KB secrets, this process's one core), (b) request/reply
@@ -23,7 +24,6 @@ import { VaultConfig } from '../apps/vault/src/vault.config';
  */
 const SECONDS = Number(process.env.BENCH_VAULT_SECONDS ?? 3);
 const REQUESTS = Number(process.env.BENCH_VAULT_REQUESTS ?? 2000);
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const fmt = (ms: number) => `${ms < 1 ? ms.toFixed(3) : ms.toFixed(2)} ms`;
 const rate = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`;
 

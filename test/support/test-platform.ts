@@ -116,3 +116,26 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     await new Promise((r) => setTimeout(r, 100));
   }
 }
+
+/**
+ * A tenant ready to connect users: created by the operator, an API key, and an OAuth integration for one provider.
+ * Returns the API key.
+ */
+export async function setUpTenant(
+  platform: TestPlatform,
+  tenantId: string,
+  integration: { provider: string; clientId: string; clientSecret: string; scopes: string[] },
+): Promise<string> {
+  const admin = (path: string, body: unknown) =>
+    fetch(`${platform.queryUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${platform.adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const created = await admin('/v1/admin/tenants', { tenantId, name: tenantId });
+  if (created.status !== 201) throw new Error(`creating tenant ${tenantId}: HTTP ${created.status}`);
+  const { apiKey } = (await (await admin(`/v1/admin/tenants/${tenantId}/api-keys`, {})).json()) as { apiKey: string };
+  const registered = await fetch(`${platform.queryUrl}/v1/integrations/${integration.provider}`, {
+    method: 'PUT',
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ clientId: integration.clientId, clientSecret: integration.clientSecret, scopes: integration.scopes }),
+  });
+  if (registered.status !== 200) throw new Error(`registering ${integration.provider} for ${tenantId}: HTTP ${registered.status}`);
+  return apiKey;
+}
