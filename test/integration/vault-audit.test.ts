@@ -9,6 +9,7 @@ import { createRpcClient, RpcClient, RpcError } from '@authpipe/messaging';
 import { startVault } from '../../apps/vault/src/start-vault';
 import { VaultConfig } from '../../apps/vault/src/vault.config';
 import { NatsServerHandle, startNatsServer } from '../support/nats-server';
+import { vaultTestKit } from '../support/vault-test-kit';
 
 /*
  * The audit of reads: every credential and tenant secret read is published to JetStream (stream AUTHPIPE_AUDIT,
@@ -17,13 +18,11 @@ import { NatsServerHandle, startNatsServer } from '../support/nats-server';
  */
 
 const MASTER = randomBytes(32).toString('base64');
-const plaintexts = new Set<string>([MASTER]);
-const secret = (label: string) => {
-  const value = `${label}-${randomBytes(12).toString('base64url')}`;
-  plaintexts.add(value);
-  return value;
-};
-const newTenant = () => `org_${randomBytes(5).toString('hex')}`;
+
+/** Every plaintext sent to vault here (and the master keys): none may appear in a log line, a stored value or an error. */
+const kit = vaultTestKit([MASTER]);
+const { plaintexts, errorMessages, secret, newTenant, failure, oauthCredential } = kit;
+const untilAnswering = () => kit.untilAnswering(rawClient);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let server: NatsServerHandle;
@@ -32,28 +31,8 @@ let jsm: JetStreamManager;
 let client: RpcClient;
 let rawClient: ClientProxy;
 let vault: INestMicroservice;
-const errorMessages: string[] = [];
 let logs = '';
 const writes: jest.SpyInstance[] = [];
-
-async function failure(request: Promise<unknown>): Promise<RpcError> {
-  const outcome = await request.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(outcome).toBeInstanceOf(RpcError);
-  errorMessages.push((outcome as RpcError).message);
-  return outcome as RpcError;
-}
-
-function oauthCredential(tenantId: string, user = 'user-1'): StoreCredentialRequest {
-  return {
-    tenantId,
-    connectionId: connectionIdFor(tenantId, 'gmail', user),
-    provider: 'gmail',
-    credential: { type: 'oauth2', accessToken: secret('access'), refreshToken: secret('refresh'), tokenType: 'Bearer' },
-  };
-}
 
 /** Every audit record in the stream, with its subject, in order. */
 async function auditRecords(): Promise<Array<{ subject: string; text: string; record: SecretReadAudit }>> {

@@ -18,6 +18,7 @@ import { CredentialRecord, TenantSecretRecord } from '../../apps/vault/src/stora
 import { startVault } from '../../apps/vault/src/start-vault';
 import { VaultConfig } from '../../apps/vault/src/vault.config';
 import { NatsServerHandle, startNatsServer } from '../support/nats-server';
+import { vaultTestKit } from '../support/vault-test-kit';
 
 /*
  * Key management in vault (rotation, master key rewrap, crash and resume, rotation under load, crypto-shredding):
@@ -32,14 +33,11 @@ const RING_V1 = `v1:${V1}`;
 const RING_V2_V1 = `v2:${V2},v1:${V1}`;
 const RING_V2 = `v2:${V2}`;
 
-/** Every plaintext sent to vault here (and the master keys): none may appear in a log line or an error. */
-const plaintexts = new Set<string>([V1, V2]);
-const secret = (label: string) => {
-  const value = `${label}-${randomBytes(12).toString('base64url')}`;
-  plaintexts.add(value);
-  return value;
-};
-const newTenant = () => `org_${randomBytes(5).toString('hex')}`;
+/** Every plaintext sent to vault here (and the master keys): none may appear in a log line, a stored value or an error. */
+const kit = vaultTestKit([V1, V2]);
+const { plaintexts, errorMessages, secret, newTenant, failure, oauthCredential } = kit;
+const untilAnswering = () => kit.untilAnswering(rawClient);
+
 const newPrefix = () => `vault_keys_${randomBytes(4).toString('hex')}`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -48,7 +46,6 @@ let nats: NatsConnection;
 let client: RpcClient;
 let rawClient: ClientProxy;
 const running = new Set<INestMicroservice>();
-const errorMessages: string[] = [];
 let logs = '';
 const writes: jest.SpyInstance[] = [];
 
@@ -74,19 +71,6 @@ async function stopVault(app: INestMicroservice): Promise<void> {
   await app.close();
 }
 
-/** listen() resolves before nats-server has seen the subscriptions: wait until vault answers its health subject. */
-async function untilAnswering(): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const answered = await firstValueFrom(rawClient.send(healthSubject('vault'), {})).then(
-      () => true,
-      () => false,
-    );
-    if (answered) return;
-    if (attempt === 100) throw new Error('vault did not answer on NATS');
-    await sleep(20);
-  }
-}
-
 async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -95,27 +79,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined | null 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(25);
   }
-}
-
-/** The RpcError a request fails with. */
-async function failure(request: Promise<unknown>): Promise<RpcError> {
-  const outcome = await request.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(outcome).toBeInstanceOf(RpcError);
-  errorMessages.push((outcome as RpcError).message);
-  return outcome as RpcError;
-}
-
-function oauthCredential(tenantId: string, user = 'user-1', extra: Partial<StoreCredentialRequest> = {}): StoreCredentialRequest {
-  return {
-    tenantId,
-    connectionId: connectionIdFor(tenantId, 'gmail', user),
-    provider: 'gmail',
-    credential: { type: 'oauth2', accessToken: secret('access'), refreshToken: secret('refresh'), tokenType: 'Bearer', expiresAt: '2030-01-01T00:00:00.000Z' },
-    ...extra,
-  };
 }
 
 const readCredential = (r: { tenantId: string; connectionId: string }) => client.request('vaultReadCredential', { tenantId: r.tenantId, connectionId: r.connectionId, caller: 'query-api' });

@@ -11,6 +11,7 @@ import { kvKeys, vaultBucketNames } from '../../apps/vault/src/storage/jetstream
 import { CredentialRecord } from '../../apps/vault/src/storage/secret-store.port';
 import { startVault } from '../../apps/vault/src/start-vault';
 import { VaultConfig } from '../../apps/vault/src/vault.config';
+import { vaultTestKit } from '../support/vault-test-kit';
 
 /*
  * vault as a Nest microservice in this process, on the run's real nats-server, with buckets of its own prefix;
@@ -22,14 +23,11 @@ const PREFIX = `vault_test_${randomBytes(4).toString('hex')}`;
 const MASTER_V1 = randomBytes(32).toString('base64');
 const MASTER_V2 = randomBytes(32).toString('base64');
 
-/** Every plaintext secret sent to vault in this file: none may appear in a log line, a KV value or an error. */
-const plaintexts = new Set<string>([MASTER_V1, MASTER_V2]);
-const secret = (label: string) => {
-  const value = `${label}-${randomBytes(12).toString('base64url')}`;
-  plaintexts.add(value);
-  return value;
-};
-const newTenant = () => `org_${randomBytes(5).toString('hex')}`;
+/** Every plaintext sent to vault here (and the master keys): none may appear in a log line, a stored value or an error. */
+const kit = vaultTestKit([MASTER_V1, MASTER_V2]);
+const { plaintexts, errorMessages, secret, newTenant, failure, oauthCredential } = kit;
+const untilAnswering = () => kit.untilAnswering(rawClient);
+
 
 let vault: INestMicroservice;
 let client: RpcClient;
@@ -39,8 +37,8 @@ let secretsKv: KV;
 let dataKeysKv: KV;
 let logs = '';
 const writes: jest.SpyInstance[] = [];
-/** Every error message vault answered with: none may carry a secret. */
-const errorMessages: string[] = [];
+
+const stopVault = (app: INestMicroservice): Promise<void> => app.close();
 
 async function startVaultWith(masterKeys: string): Promise<INestMicroservice> {
   const config = loadConfig(VaultConfig, {
@@ -48,61 +46,12 @@ async function startVaultWith(masterKeys: string): Promise<INestMicroservice> {
     AUTHPIPE_MASTER_KEYS: masterKeys,
     AUTHPIPE_VAULT_BUCKET_PREFIX: PREFIX,
     AUTHPIPE_LOG_LEVEL: 'debug',
+    // Nothing is in flight when a test stops a vault.
+    AUTHPIPE_SHUTDOWN_GRACE_MS: '0',
   });
   const app = await startVault(config);
   await untilAnswering();
   return app;
-}
-
-/** listen() resolves before nats-server has seen the subscriptions: wait until vault answers its health subject. */
-async function untilAnswering(): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    const answered = await firstValueFrom(rawClient.send(healthSubject('vault'), {})).then(
-      () => true,
-      () => false,
-    );
-    if (answered) return;
-    if (attempt === 100) throw new Error('vault did not answer on NATS');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
-/**
- * Nest's NATS server waits its grace period (10 s by default, not configurable through libs/messaging) after
- * unsubscribing. Nothing is in flight here, so the test shortens it; if Nest's internals change, closing is only slower.
- */
-async function closeVault(app: INestMicroservice): Promise<void> {
-  const server = (app as unknown as { serverInstance?: { options?: { gracePeriod?: number } } }).serverInstance;
-  if (server?.options) server.options.gracePeriod = 0;
-  await app.close();
-}
-
-/** The RpcError a request fails with. */
-async function failure(request: Promise<unknown>): Promise<RpcError> {
-  const outcome = await request.then(
-    () => null,
-    (err: unknown) => err,
-  );
-  expect(outcome).toBeInstanceOf(RpcError);
-  errorMessages.push((outcome as RpcError).message);
-  return outcome as RpcError;
-}
-
-function oauthCredential(tenantId: string, user = 'user-1', extra: Partial<StoreCredentialRequest> = {}): StoreCredentialRequest {
-  return {
-    tenantId,
-    connectionId: connectionIdFor(tenantId, 'gmail', user),
-    provider: 'gmail',
-    credential: {
-      type: 'oauth2',
-      accessToken: secret('access'),
-      refreshToken: secret('refresh'),
-      tokenType: 'Bearer',
-      expiresAt: '2030-01-01T00:00:00.000Z',
-      scopes: ['https://www.googleapis.com/auth/gmail.readonly'],
-    },
-    ...extra,
-  };
 }
 
 async function rawRecord(key: string): Promise<string> {
@@ -133,7 +82,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await client?.close();
   await rawClient?.close();
-  if (vault) await closeVault(vault);
+  if (vault) await stopVault(vault);
   await secretsKv?.destroy();
   await dataKeysKv?.destroy();
   await nats?.close();
@@ -369,14 +318,14 @@ describe('vault over NATS', () => {
       await client.request('vaultStoreCredential', before);
       const read = { tenantId: before.tenantId, connectionId: before.connectionId, caller: 'query-api' };
 
-      await closeVault(vault);
+      await stopVault(vault);
       vault = await startVaultWith(`v2:${MASTER_V2},v1:${MASTER_V1}`);
       expect((await client.request('vaultReadCredential', read)).credential).toEqual(before.credential);
       const after = oauthCredential(newTenant());
       await client.request('vaultStoreCredential', after);
       expect((await dataKeysKv.get(kvKeys.tenantKeys(after.tenantId)))!.json<TenantKeys>()).toMatchObject({ keys: [{ kekVersion: 'v2' }] });
 
-      await closeVault(vault);
+      await stopVault(vault);
       vault = await startVaultWith(`v2:${MASTER_V2}`);
       const err = await failure(client.request('vaultReadCredential', read));
       expect(err.code).toBe(RpcErrorCodes.UnknownKeyVersion);
