@@ -39,7 +39,7 @@ export class ProblemFilter implements ExceptionFilter {
     else if (exception instanceof HttpException) problem = fromHttpException(exception);
     else {
       const name = exception instanceof Error ? exception.name : typeof exception;
-      this.logger.error(`unhandled ${name} on ${req.method} ${req.path}`, exception instanceof Error ? exception.stack?.split('\n').slice(1, 5).join(' | ') : undefined);
+      this.logger.error(`unhandled ${name} on ${req.method} ${req.path}`, exception instanceof Error ? exception.stack?.split('\n').slice(0, 4).join(' | ') : undefined);
       problem = new Problem(500, 'INTERNAL', 'Internal error', 'something went wrong on our side');
     }
     for (const [name, value] of Object.entries(problem.headers)) res.setHeader(name, value);

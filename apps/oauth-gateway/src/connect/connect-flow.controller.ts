@@ -94,7 +94,7 @@ export class ConnectFlowController {
     if (err instanceof ConnectFlowError) {
       return this.page(res, err.status, { status: 'error', reason: err.reason, message: err.userMessage }, err.returnOrigin);
     }
-    this.logger.error(`connect flow failed: ${(err as Error)?.name ?? 'error'}`, (err as Error)?.stack?.split('\n').slice(1, 4).join(' | '));
+    this.logger.error(`connect flow failed: ${(err as Error)?.name ?? 'error'}`, (err as Error)?.stack?.split('\n').slice(0, 3).join(' | '));
     this.page(res, 503, { status: 'error', reason: 'unavailable', message: 'Something went wrong on our side. Nothing was connected. Try again in a moment.' });
   }
 
