@@ -52,6 +52,12 @@ describe('NATS request/reply', () => {
     beforeAll(async () => {
       server = await NestFactory.createMicroservice<MicroserviceOptions>(FakeRefresherModule, { ...natsServerOptions(config, 'refresher'), logger: false });
       await server.listen();
+      // listen() resolves before nats-server has registered the subscription: wait until it answers.
+      for (let attempt = 0; attempt < 100; attempt++) {
+        const answered = await client.request('refresherRefresh', { tenantId: 'org_acme', connectionId, trigger: 'on_demand' }, { timeoutMs: 500 }).then(() => true, () => false);
+        if (answered) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
     });
 
     it('answers a valid request', async () => {
