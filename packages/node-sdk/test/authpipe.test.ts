@@ -18,7 +18,7 @@ const TENANT = 'org_acme';
 const HOUR = 3_600_000;
 
 /** Polls until `check` is true (the SDK's background work is asynchronous). */
-async function until(check: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+async function until(check: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
