@@ -1,5 +1,5 @@
 // Projects: unit (beside the code), integration (adapters against real servers), e2e (five apps as processes),
-// packages (the SDKs) and browser (the Connect button in headless Chromium against the platform).
+// packages (the SDKs), browser (the Connect button in headless Chromium against the platform) and resilience.
 // globalSetup starts one nats-server for the whole run and probes once for a container runtime.
 const { pathsToModuleNameMapper } = require('ts-jest');
 const { compilerOptions } = require('./tsconfig.json');
@@ -29,5 +29,8 @@ module.exports = {
     // The SDK packages (@authpipe/node, @authpipe/react) against local servers, and the Connect button in Chromium.
     { ...shared, displayName: 'packages', testMatch: ['<rootDir>/packages/*/test/**/*.test.ts'] },
     { ...shared, displayName: 'browser', testMatch: ['<rootDir>/test/browser/**/*.browser.test.ts'] },
+    // The platform under faults (nats-server restarts, kill -9, duplicate and out-of-order delivery, broken
+    // providers) and fuzzed input on every route and subject. RESILIENCE_SCALE (default 1) lengthens the runs.
+    { ...shared, displayName: 'resilience', testMatch: ['<rootDir>/test/resilience/**/*.resilience.test.ts'] },
   ],
 };
