@@ -37,6 +37,7 @@ const FLOW_CONCURRENCY = knob('LOAD_FLOW_CONCURRENCY', 8);
 const RATE_DURATION_S = knob('LOAD_RATE_DURATION_S', 8);
 const GATEWAY_DURATION_S = knob('LOAD_GATEWAY_DURATION_S', 10);
 const RATES = process.env.LOAD_RATES?.split(',').map(Number);
+if (RATES?.some((rate) => !Number.isInteger(rate) || rate <= 0)) throw new Error('LOAD_RATES must be positive whole requests per second, e.g. 100,200,400');
 /** When set, every app profiles itself (bench/load/cpu-profile-preload.js) into this folder and the report ends with where their CPU went. */
 const PROFILE_DIR = process.env.LOAD_CPU_PROFILE_DIR ? resolve(process.env.LOAD_CPU_PROFILE_DIR) : undefined;
 
