@@ -1,6 +1,6 @@
 import { ArgumentsHost, Catch, ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { RpcError } from '@authpipe/messaging';
+import { isTransientFailure, RpcError } from '@authpipe/messaging';
 import { Problem } from './problem';
 
 const KNOWN: Record<number, [code: string, title: string, detail?: string]> = {
@@ -35,7 +35,10 @@ export class ProblemFilter implements ExceptionFilter {
     const res = http.getResponse<Response>();
     let problem: Problem;
     if (exception instanceof Problem) problem = exception;
-    else if (exception instanceof RpcError && exception.retryable) problem = new Problem(503, 'UNAVAILABLE', 'Temporarily unavailable', 'a dependency did not answer; retry shortly', undefined, { 'Retry-After': '1' });
+    else if ((exception instanceof RpcError && exception.retryable) || isTransientFailure(exception)) {
+      // Another app, NATS or a store did not answer (a restart, an outage): the client should retry shortly.
+      problem = new Problem(503, 'UNAVAILABLE', 'Temporarily unavailable', 'a dependency did not answer; retry shortly', undefined, { 'Retry-After': '1' });
+    }
     else if (exception instanceof HttpException) problem = fromHttpException(exception);
     else {
       const name = exception instanceof Error ? exception.name : typeof exception;

@@ -6,3 +6,4 @@ export * from './rpc-payload.pipe';
 export * from './nats-transport';
 export * from './nats-connection';
 export * from './rpc-controller.decorator';
+export * from './transient-errors';

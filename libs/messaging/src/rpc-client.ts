@@ -4,6 +4,7 @@ import { NatsError } from 'nats';
 import { firstValueFrom, timeout, TimeoutError } from 'rxjs';
 import { Rpc, RpcErrorCodes, RpcName, RpcReplyOf, RpcRequest, RpcRequestOf } from '@authpipe/contracts';
 import { RpcError } from './rpc-error';
+import { isNatsUnavailable } from './transient-errors';
 import { validatePayload } from './validate-payload';
 
 /** DI token of the RpcClient. */
@@ -47,6 +48,8 @@ export class RpcClient {
       if (err instanceof EmptyResponseException || (err instanceof NatsError && err.code === '503')) {
         throw new RpcError(RpcErrorCodes.Unavailable, `nobody serves ${contract.subject} right now`);
       }
+      // While the connection is down (a nats-server restart) the request is refused at once: retryable too.
+      if (isNatsUnavailable(err)) throw new RpcError(RpcErrorCodes.Unavailable, `NATS is not reachable: ${contract.subject} not sent`);
       throw RpcError.fromReply(err);
     }
   }

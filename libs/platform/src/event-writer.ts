@@ -1,6 +1,6 @@
 import type { AuthpipeEvent, NewEvent, RecordedEvent } from '@authpipe/contracts';
 import { createEvent } from '@authpipe/contracts';
-import { EventStore, WrongExpectedRevisionError } from '@authpipe/event-store';
+import { EventStore, EventStoreUnavailableError, ExpectedRevision, WrongExpectedRevisionError } from '@authpipe/event-store';
 import type { Clock } from './tokens';
 
 export interface CommandContext {
@@ -18,6 +18,7 @@ export class EventWriter {
     private readonly store: EventStore,
     private readonly producer: string,
     private readonly clock: Clock,
+    private readonly unavailableRetryMs = 10_000,
   ) {}
 
   /** The history of one stream (to check a precondition before a side effect). */
@@ -25,23 +26,40 @@ export class EventWriter {
     return this.store.readStream(streamId);
   }
 
+  /**
+   * A short outage of the event store (a nats-server restart) is ridden out for up to `unavailableRetryMs`: the
+   * side effect the events record (a credential stored in vault) has already happened, so giving up would leave it
+   * without its event. A retry re-sends the very same events (same eventIds, same expected revision), which the
+   * store deduplicates: an append whose acknowledgement was lost is not stored twice.
+   */
   async decideAndAppend(
     streamId: string,
     decide: (history: RecordedEvent[]) => AuthpipeEvent[],
     context: CommandContext,
     maxAttempts = 5,
   ): Promise<{ events: NewEvent[]; position?: bigint }> {
-    for (let attempt = 1; ; attempt++) {
-      const history = await this.store.readStream(streamId);
-      const decided = decide(history);
-      if (!decided.length) return { events: [] };
-      const events = decided.map((e) => createEvent(e, { ...context, producer: this.producer, now: this.clock.now() }));
-      const expectedRevision = history.length ? history[history.length - 1].revision : 'no_stream';
+    const giveUpAt = performance.now() + this.unavailableRetryMs;
+    let conflicts = 0;
+    let pending: { events: NewEvent[]; expectedRevision: ExpectedRevision } | undefined;
+    for (let pause = 100; ; ) {
       try {
-        const { position } = await this.store.appendToStream(streamId, events, { expectedRevision });
-        return { events, position };
+        if (!pending) {
+          const history = await this.store.readStream(streamId);
+          const decided = decide(history);
+          if (!decided.length) return { events: [] };
+          const events = decided.map((e) => createEvent(e, { ...context, producer: this.producer, now: this.clock.now() }));
+          pending = { events, expectedRevision: history.length ? history[history.length - 1].revision : 'no_stream' };
+        }
+        const { position } = await this.store.appendToStream(streamId, pending.events, { expectedRevision: pending.expectedRevision });
+        return { events: pending.events, position };
       } catch (err) {
-        if (!(err instanceof WrongExpectedRevisionError) || attempt >= maxAttempts) throw err;
+        if (err instanceof WrongExpectedRevisionError && ++conflicts < maxAttempts) {
+          pending = undefined; // another writer got there first: decide again on the new history
+          continue;
+        }
+        if (!(err instanceof EventStoreUnavailableError) || performance.now() + pause > giveUpAt) throw err;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        pause = Math.min(pause * 2, 1_000);
       }
     }
   }

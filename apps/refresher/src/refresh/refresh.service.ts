@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { connectionStream, ReadCredentialReply, RefreshConnectionReply, RpcErrorCodes } from '@authpipe/contracts';
-import { RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
+import { isTransientFailure, RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
 import { ProviderOAuthClient, TokenEndpointError, TokenSet } from '@authpipe/oauth';
 import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
 import { ProviderCatalog } from '@authpipe/providers';
@@ -139,7 +139,8 @@ export class RefreshService {
     const ended = () => ({ connectionId, tenantId, trigger: trigger.kind, durationMs: performance.now() - startedAt });
     result.then(
       (r) => this.report({ ...ended(), ...r }),
-      (err: unknown) => this.report({ ...ended(), outcome: 'error', retryable: err instanceof RpcError && err.retryable }),
+      // A nats-server restart or an event store outage is temporary too: retry soon, not after the cooldown.
+      (err: unknown) => this.report({ ...ended(), outcome: 'error', retryable: (err instanceof RpcError && err.retryable) || isTransientFailure(err) }),
     );
     void result.catch(() => undefined).finally(() => {
       if (this.inFlight.get(connectionId) === flight) this.inFlight.delete(connectionId);
