@@ -26,40 +26,33 @@ async function isHealthy(nc, app) {
   }
 }
 
-/**
- * `healthPorts` gives NATS-only apps their HEALTH_PORT (GET /health/live, /health/ready, /metrics); an app not
- * named gets HEALTH_PORT=0, no health server, so that apps (and replicas) sharing this machine never fight over one.
- * @param {{ natsUrl: string, env: Record<string,string>, onLine?: (app: string, line: string, stream: 'out'|'err') => void, readyTimeoutMs?: number, apps?: string[], healthPorts?: Record<string, number> }} options
- */
-async function startApps(options) {
-  const apps = options.apps ?? APPS;
-  const children = new Map();
-  const exits = [];
-  for (const app of apps) {
-    const child = spawn(process.execPath, ['--enable-source-maps', entryOf(app)], {
-      cwd: ROOT,
-      env: { ...process.env, ...options.env, NATS_URL: options.natsUrl, HEALTH_PORT: String(options.healthPorts?.[app] ?? 0) },
-      stdio: ['ignore', 'pipe', 'pipe'],
+/** Spawn one app from the compiled build; its output goes line by line to onLine. */
+function spawnApp(app, options) {
+  const child = spawn(process.execPath, ['--enable-source-maps', entryOf(app)], {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env, NATS_URL: options.natsUrl, HEALTH_PORT: String(options.healthPorts?.[app] ?? 0) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const [stream, source] of [['out', child.stdout], ['err', child.stderr]]) {
+    let buffered = '';
+    source.on('data', (chunk) => {
+      buffered += chunk;
+      const lines = buffered.split('\n');
+      buffered = lines.pop();
+      for (const line of lines) options.onLine?.(app, line, stream);
     });
-    children.set(app, child);
-    for (const [stream, source] of [['out', child.stdout], ['err', child.stderr]]) {
-      let buffered = '';
-      source.on('data', (chunk) => {
-        buffered += chunk;
-        const lines = buffered.split('\n');
-        buffered = lines.pop();
-        for (const line of lines) options.onLine?.(app, line, stream);
-      });
-    }
-    exits.push(new Promise((resolve) => child.once('exit', (code, signal) => resolve({ app, code, signal }))));
   }
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ app, code, signal })));
+  return { child, exited };
+}
 
-  const nc = await connect({ servers: options.natsUrl, name: 'authpipe-launcher' });
-  const deadline = Date.now() + (options.readyTimeoutMs ?? 60_000);
+/** Wait until every app of `apps` answers its NATS health subject; fail early when one of them exits. */
+async function waitUntilHealthy(natsUrl, apps, exits, timeoutMs) {
+  const nc = await connect({ servers: natsUrl, name: 'authpipe-launcher' });
+  const deadline = Date.now() + timeoutMs;
   const pending = new Set(apps);
-  const firstExit = Promise.race(exits);
   let exited = null;
-  firstExit.then((e) => (exited = e));
+  Promise.race(exits).then((e) => (exited = e));
   try {
     while (pending.size) {
       if (exited) throw new Error(`${exited.app} exited during start-up (code ${exited.code}, signal ${exited.signal}); see its log above`);
@@ -67,16 +60,59 @@ async function startApps(options) {
       for (const app of [...pending]) if (await isHealthy(nc, app)) pending.delete(app);
       if (pending.size) await new Promise((r) => setTimeout(r, 200));
     }
-  } catch (err) {
+  } finally {
     await nc.close();
+  }
+}
+
+/**
+ * `healthPorts` gives NATS-only apps their HEALTH_PORT (GET /health/live, /health/ready, /metrics); an app not
+ * named gets HEALTH_PORT=0, no health server, so that apps (and replicas) sharing this machine never fight over one.
+ * The result can also kill one app (SIGKILL, as a crash would) and start it again with the same settings, for the
+ * fault tests; `children` always holds the current process of each app.
+ * @param {{ natsUrl: string, env: Record<string,string>, onLine?: (app: string, line: string, stream: 'out'|'err') => void, readyTimeoutMs?: number, apps?: string[], healthPorts?: Record<string, number> }} options
+ */
+async function startApps(options) {
+  const apps = options.apps ?? APPS;
+  const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
+  const children = new Map();
+  const exits = new Map();
+  const launch = (app) => {
+    const { child, exited } = spawnApp(app, options);
+    children.set(app, child);
+    exits.set(app, exited);
+    return exited;
+  };
+  const started = apps.map(launch);
+  try {
+    await waitUntilHealthy(options.natsUrl, apps, started, readyTimeoutMs);
+  } catch (err) {
     await stopChildren(children);
     throw err;
   }
-  await nc.close();
   return {
     children,
     /** Stop every app: SIGTERM, then SIGKILL after a grace period. */
     stop: () => stopChildren(children),
+    /** SIGKILL one app (no shutdown hooks run: a crash) and resolve when it is gone. */
+    async kill(app) {
+      const child = children.get(app);
+      if (!child) throw new Error(`no app ${app}`);
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      return exits.get(app);
+    },
+    /** Start one app again (after kill or a crash) with the same settings; resolves when it answers its health subject. */
+    async restart(app) {
+      const child = children.get(app);
+      if (child && child.exitCode === null && child.signalCode === null) throw new Error(`${app} is still running`);
+      const exited = launch(app);
+      try {
+        await waitUntilHealthy(options.natsUrl, [app], [exited], readyTimeoutMs);
+      } catch (err) {
+        await stopChildren(new Map([[app, children.get(app)]]));
+        throw err;
+      }
+    },
   };
 }
 

@@ -11,8 +11,8 @@ export interface NatsServerHandle {
   pid: number;
   storeDir: string;
   stop(): Promise<void>;
-  /** Stop and start again on the same port and store (for reconnect tests). */
-  restart(): Promise<void>;
+  /** Stop and start again on the same port and store (for reconnect tests), after `downMs` (default 0) of outage. */
+  restart(options?: { downMs?: number }): Promise<void>;
 }
 
 export async function freePort(): Promise<number> {
@@ -88,8 +88,9 @@ export async function startNatsServer(): Promise<NatsServerHandle> {
       await stopChild(child);
       rmSync(storeDir, { recursive: true, force: true });
     },
-    async restart() {
+    async restart(options = {}) {
       await stopChild(child);
+      if (options.downMs) await new Promise((r) => setTimeout(r, options.downMs));
       child = await launch(port, storeDir);
     },
   };

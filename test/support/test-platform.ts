@@ -12,7 +12,12 @@ const { startApps } = require('../../scripts/lib/platform.js') as {
     env: Record<string, string>;
     onLine?: (app: string, line: string, stream: 'out' | 'err') => void;
     healthPorts?: Record<string, number>;
-  }): Promise<{ stop(): Promise<void>; children: Map<string, import('node:child_process').ChildProcess> }>;
+  }): Promise<{
+    stop(): Promise<void>;
+    children: Map<string, import('node:child_process').ChildProcess>;
+    kill(app: string): Promise<{ code: number | null; signal: string | null }>;
+    restart(app: string): Promise<void>;
+  }>;
 };
 
 /** The apps without an HTTP port: health and metrics on a port of their own (HEALTH_PORT). */
@@ -32,8 +37,12 @@ export interface TestPlatform {
   logs: string[];
   /** Where each app serves GET /health/live, /health/ready and /metrics. */
   operationsUrls: Record<string, string>;
-  /** The apps' processes (to signal one). */
+  /** The apps' processes (to signal one); always the current process of each app (see restartApp). */
   children: Map<string, import('node:child_process').ChildProcess>;
+  /** SIGKILL one app, as a crash would (no shutdown hook runs); resolves once it is gone. */
+  killApp(app: string): Promise<void>;
+  /** Start a stopped or killed app again with the same settings; resolves when it answers on NATS. */
+  restartApp(app: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -93,6 +102,10 @@ export async function startTestPlatform(options: { ports: TestPlatformPorts; pro
       ...Object.fromEntries(NATS_ONLY_APPS.map((app) => [app, `http://127.0.0.1:${healthPorts[app]}`])),
     },
     children: apps.children,
+    async killApp(app) {
+      await apps.kill(app);
+    },
+    restartApp: (app) => apps.restart(app),
     async stop() {
       await apps.stop();
       await nats.stop();
