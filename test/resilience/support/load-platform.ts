@@ -8,8 +8,9 @@ import type { Outcome, SteadyLoadTarget } from './steady-load';
 
 /*
  * The platform the process-fault suites run their steady load against: the five apps on a real nats-server, a
- * Google-like oidc-provider (no refresh-token rotation) with access tokens of a few seconds and a refresh margin of
- * half that, so every connection is refreshed every few seconds; a health monitor probing every few seconds too.
+ * Google-like oidc-provider (no refresh-token rotation) with access tokens of tens of seconds, refreshed at half their
+ * life (the refresher never refreshes earlier), so every connection is refreshed every few seconds; a health monitor
+ * probing every few seconds too.
  * Plus the checks both suites make on the history, the read models, vault and the provider after a fault.
  */
 

@@ -1,4 +1,4 @@
-import { refreshDueAt } from './refresh-schedule';
+import { refreshDueAt, retryDelayAfterPlatformError } from './refresh-schedule';
 
 const at = (iso: string) => Date.parse(iso);
 const HOUR = 3_600_000;
@@ -36,5 +36,24 @@ describe('when a connection is due for refresh', () => {
     const e2e = { issuedAt, expiresAt: issuedAt + 30_000, marginSeconds: 10, jitterSeconds: 2 };
     expect(refreshDueAt(e2e, 0)).toBe(issuedAt + 20_000);
     expect(refreshDueAt(e2e, 0.99)).toBe(issuedAt + 18_020);
+  });
+});
+
+describe('when to try again after the platform failed a refresh for a moment', () => {
+  const backoff = { baseMs: 1_000, maxMs: 30_000 };
+  const now = Date.parse('2026-01-01T00:00:00Z');
+
+  it('waits the max while the token has long to live', () => {
+    expect(retryDelayAfterPlatformError(now + HOUR, now, backoff)).toBe(30_000);
+  });
+
+  it('tries again well before a token close to expiry runs out, never sooner than the base', () => {
+    expect(retryDelayAfterPlatformError(now + 8_000, now, backoff)).toBe(2_000);
+    expect(retryDelayAfterPlatformError(now + 2_000, now, backoff)).toBe(1_000);
+    expect(retryDelayAfterPlatformError(now - 5_000, now, backoff)).toBe(1_000);
+  });
+
+  it('waits the max when the expiry is not known', () => {
+    expect(retryDelayAfterPlatformError(undefined, now, backoff)).toBe(30_000);
   });
 });

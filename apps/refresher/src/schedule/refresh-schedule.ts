@@ -24,3 +24,14 @@ export function refreshDueAt(timing: RefreshTiming, random: number): number {
   const halfLife = timing.issuedAt + Math.max(0, timing.expiresAt - timing.issuedAt) / 2;
   return Math.max(timing.expiresAt - lead, halfLife);
 }
+
+/**
+ * How long to wait before trying again a refresh our own platform failed for a moment (vault, NATS or the event
+ * store unreachable: a restart). A quarter of the time the token has left, between the backoff's base and max: a
+ * token with an hour to go waits the max, one about to expire is tried again within a second or two, so a short
+ * outage never lets it expire for want of a retry.
+ */
+export function retryDelayAfterPlatformError(expiresAt: number | undefined, now: number, backoff: { baseMs: number; maxMs: number }): number {
+  const quarterOfWhatIsLeft = expiresAt === undefined ? backoff.maxMs : (expiresAt - now) / 4;
+  return Math.round(Math.min(backoff.maxMs, Math.max(backoff.baseMs, quarterOfWhatIsLeft)));
+}

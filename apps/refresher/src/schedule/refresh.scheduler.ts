@@ -5,6 +5,7 @@ import { FlightReport, RefreshService } from '../refresh/refresh.service';
 import { RefresherConfig } from '../refresher.config';
 import { PLAN_BOOK, REFRESHER_PROJECTOR } from '../refresher.tokens';
 import { RefreshPlan, RefreshPlanBook } from './refresh-plan-book';
+import { retryDelayAfterPlatformError } from './refresh-schedule';
 
 /**
  * Wakes every refreshable connection ahead of its expiry. Each replica plans every connection (with its own jitter
@@ -94,11 +95,15 @@ export class RefreshScheduler implements OnApplicationBootstrap, OnApplicationSh
         this.book.defer(report.connectionId, now + Math.max(cooldownMs, report.resumeAfterMs ?? 0));
         return;
       }
-      case 'error':
-        // Our own platform failed (vault, query-api, the event store): retry soon if that is temporary.
-        this.book.defer(report.connectionId, now + (report.retryable ? this.config.REFRESH_BACKOFF_MAX_MS : cooldownMs));
+      case 'error': {
+        // Our own platform failed (vault, query-api, NATS, the event store): retry soon if that is temporary, and
+        // before the token expires.
+        const backoff = { baseMs: this.config.REFRESH_BACKOFF_BASE_MS, maxMs: this.config.REFRESH_BACKOFF_MAX_MS };
+        const retryInMs = retryDelayAfterPlatformError(this.book.get(report.connectionId)?.expiresAt, now, backoff);
+        this.book.defer(report.connectionId, now + (report.retryable ? retryInMs : cooldownMs));
         this.logger.warn(`refresh of ${report.connectionId} could not run (${report.retryable ? 'temporarily' : 'for now'})`);
         return;
+      }
     }
   }
 }
