@@ -99,7 +99,7 @@ describe('health monitor: probes, revocations and the integration stream', () =>
     const oauth2 = (s: OAuthServerHandle) => ({ authorizationUrl: s.authorizationEndpoint, tokenUrl: s.tokenEndpoint, revocationUrl: s.revocationEndpoint, issuer: s.issuer });
     platform = await startTestPlatform({
       ports,
-      env: { PROBE_INTERVAL_SECONDS: String(INTERVAL_S), PROBE_DEGRADED_AFTER: String(DEGRADED_AFTER), PROBE_TIMEOUT_MS: '2000' },
+      env: { PROBE_INTERVAL_SECONDS: String(INTERVAL_S), PROBE_DEGRADED_AFTER: String(DEGRADED_AFTER), PROVIDER_TIMEOUT_MS: '2000' },
       providers: {
         gmail: { oauth2: oauth2(servers.gmail), probe: { url: servers.gmail.probeEndpoint } },
         discord: { oauth2: oauth2(servers.discord), probe: { url: servers.discord.probeEndpoint } },

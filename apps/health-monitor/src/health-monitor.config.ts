@@ -5,8 +5,6 @@ import { withHealthServerSettings, withOperationsSettings } from '@authpipe/plat
 export class HealthMonitorConfig extends withHealthServerSettings(withOperationsSettings(PlatformConfig)) {
   /** Every active connection is probed once per interval, at a stable offset inside it (spread evenly). */
   @IsInt() @Min(1) @Max(86_400) PROBE_INTERVAL_SECONDS: number = 900;
-  /** Timeout of one probe request (a timeout counts as a transient failure). */
-  @IsInt() @Min(500) @Max(60_000) PROBE_TIMEOUT_MS: number = 10_000;
   /** Probes running at once against one provider; the others wait their turn. */
   @IsInt() @Min(1) @Max(256) PROBE_CONCURRENCY_PER_PROVIDER: number = 8;
   /** Transient probe failures (5xx, 429, network, timeout) in a row before a connection is Degraded. */

@@ -12,8 +12,6 @@ export class GatewayConfig extends withOperationsSettings(PlatformConfig) {
   @IsInt() @Min(1) @Max(600) CONNECT_SESSION_TTL_SECONDS: number = 600;
   /** Lifetime of an authorization request's state; at most 10 minutes. */
   @IsInt() @Min(1) @Max(600) OAUTH_STATE_TTL_SECONDS: number = 600;
-  /** Timeout of calls to providers' token endpoints. */
-  @IsInt() @Min(500) @Max(60_000) PROVIDER_TIMEOUT_MS: number = 10_000;
   /** Requests per minute per tenant (API key), per replica. */
   @IsInt() @Min(1) @Max(1_000_000) RATE_LIMIT_PER_MINUTE: number = 600;
   /** Requests per minute per client IP without a valid API key (the browser steps), per replica. */

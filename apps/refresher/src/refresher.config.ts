@@ -15,9 +15,6 @@ class LeaseCoversAttempt implements ValidatorConstraintInterface {
 }
 
 export class RefresherConfig extends withHealthServerSettings(withOperationsSettings(PlatformConfig)) {
-  /** Timeout of calls to providers' token endpoints. */
-  @IsInt() @Min(500) @Max(60_000) PROVIDER_TIMEOUT_MS: number = 10_000;
-
   /**
    * Where the single-flight lock lives: `jetstream-kv` (shared by every replica; the default) or `in-process`
    * (one replica only: no other process is excluded).

@@ -26,6 +26,13 @@ export class PlatformConfig {
   /** On SIGTERM, how long in-flight NATS requests get to finish after the app stops taking new ones. */
   @IsInt() @Min(0) @Max(60_000) AUTHPIPE_SHUTDOWN_GRACE_MS: number = 2_000;
 
+  /**
+   * Bound of one call to a provider (token, revocation, probe and API-key verify endpoints), its answer's body
+   * included; a call that takes longer fails as provider_timeout. Well above a healthy provider's latency (well under
+   * a second), well below what a caller waiting on an on-demand refresh or a connect page will sit through.
+   */
+  @IsInt() @Min(500) @Max(60_000) PROVIDER_TIMEOUT_MS: number = 5_000;
+
   /** Timeout of NATS requests between apps. */
   @IsInt() @Min(100) @Max(120_000) AUTHPIPE_RPC_TIMEOUT_MS: number = 5_000;
 }

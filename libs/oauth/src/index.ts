@@ -1,2 +1,4 @@
 export * from './errors';
 export * from './provider-oauth-client';
+export * from './provider-request';
+export * from './provider-resource';

@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { ProviderCatalog } from '@authpipe/providers';
-import { CallbackError, TokenEndpointError } from './errors';
+import { CallbackError, ProviderCallError } from './errors';
 import { ProviderOAuthClient } from './provider-oauth-client';
 
 type Handler = (req: IncomingMessage, body: string, res: ServerResponse) => void;
@@ -69,15 +69,17 @@ describe('ProviderOAuthClient', () => {
   });
 
   it.each([
-    ['invalid_grant', 400, { error: 'invalid_grant' }, {}, 'invalid_grant', undefined],
-    ['invalid_client', 401, { error: 'invalid_client' }, {}, 'invalid_client', undefined],
-    ['503 with Retry-After', 503, { error: 'temporarily_unavailable' }, { 'retry-after': '7' }, 'transient', 7],
-    ['429', 429, { error: 'slow_down' }, { 'retry-after': '2' }, 'transient', 2],
-    ['garbage 200', 200, { nope: true }, {}, 'unexpected', undefined],
-  ])('classifies %s', async (_name, status, body, headers, failure, retryAfterSeconds) => {
+    ['invalid_grant', 400, { error: 'invalid_grant' }, {}, 'invalid_grant', 'invalid_grant', undefined],
+    ['invalid_client', 401, { error: 'invalid_client' }, {}, 'invalid_client', 'invalid_client', undefined],
+    ['503 with Retry-After', 503, { error: 'temporarily_unavailable' }, { 'retry-after': '7' }, 'provider_unavailable', 'transient', 7],
+    ['429', 429, { error: 'slow_down' }, { 'retry-after': '2' }, 'provider_rate_limited', 'transient', 2],
+    ['another OAuth error', 400, { error: 'invalid_scope' }, {}, 'provider_rejected', 'unexpected', undefined],
+    ['garbage 200', 200, { nope: true }, {}, 'invalid_provider_response', 'unexpected', undefined],
+  ])('classifies %s', async (_name, status, body, headers, code, failure, retryAfterSeconds) => {
     handler = (_req, _body, res) => json(res, status, body, headers as Record<string, string>);
     const err = await client.refresh('rt', 'shh', now).catch((e) => e);
-    expect(err).toBeInstanceOf(TokenEndpointError);
+    expect(err).toBeInstanceOf(ProviderCallError);
+    expect(err.code).toBe(code);
     expect(err.failure).toBe(failure);
     expect(err.detail.retryAfterSeconds).toBe(retryAfterSeconds);
     expect(err.message).not.toContain('shh');
@@ -86,15 +88,17 @@ describe('ProviderOAuthClient', () => {
   it('times out a slow provider as transient', async () => {
     handler = (_req, _body, res) => setTimeout(() => json(res, 200, {}), 2_000);
     const err = await client.refresh('rt', 'shh', now).catch((e) => e);
-    expect(err).toBeInstanceOf(TokenEndpointError);
+    expect(err).toBeInstanceOf(ProviderCallError);
+    expect(err.code).toBe('provider_timeout');
     expect(err.failure).toBe('transient');
   });
 
   it('refuses plain http for a non-loopback provider', async () => {
     const gmail = ProviderCatalog.load().get('gmail');
-    const remote = new ProviderOAuthClient({ ...gmail, oauth2: { ...gmail.oauth2!, tokenUrl: 'http://example.com/token' } }, 'c');
+    const remote = new ProviderOAuthClient({ ...gmail, oauth2: { ...gmail.oauth2!, tokenUrl: 'http://example.com/token' } }, 'c', 500);
     const err = await remote.refresh('rt', 's', now).catch((e) => e);
-    expect(err).toBeInstanceOf(TokenEndpointError);
+    expect(err).toBeInstanceOf(ProviderCallError);
+    expect(err.code).toBe('provider_request_failed');
     expect(err.failure).toBe('unexpected');
   });
 });

@@ -1,6 +1,7 @@
 import * as oauth from 'oauth4webapi';
 import type { OAuth2Settings, ProviderDefinition } from '@authpipe/providers';
-import { CallbackError, TokenEndpointError } from './errors';
+import { CallbackError } from './errors';
+import { classifyFailure, ProviderRequest } from './provider-request';
 
 /** Tokens from a token endpoint. Plaintext: hand straight to vault, never log. */
 export interface TokenSet {
@@ -26,10 +27,11 @@ export class ProviderOAuthClient {
   private readonly client: oauth.Client;
   private readonly settings: OAuth2Settings;
 
+  /** `timeoutMs`: PROVIDER_TIMEOUT_MS, the bound of one call, its answer's body included. */
   constructor(
     readonly provider: ProviderDefinition,
     clientId: string,
-    private readonly timeoutMs = 10_000,
+    private readonly timeoutMs: number,
   ) {
     if (!provider.oauth2) throw new Error(`provider ${provider.key} does not use OAuth 2.0`);
     this.settings = provider.oauth2;
@@ -88,37 +90,40 @@ export class ProviderOAuthClient {
     }
   }
 
-  /** RFC 6749 s4.1.3 access token request (with the PKCE verifier). */
+  /**
+   * RFC 6749 s4.1.3 access token request (with the PKCE verifier).
+   * @throws ProviderCallError, classified
+   */
   async exchangeCode(callback: URLSearchParams, redirectUri: string, codeVerifier: string | undefined, clientSecret: string, now: Date): Promise<TokenSet> {
-    return this.tokenCall(now, async () => {
-      const response = await oauth.authorizationCodeGrantRequest(
-        this.as,
-        this.client,
-        this.clientAuth(clientSecret),
-        callback,
-        redirectUri,
-        codeVerifier ?? oauth.nopkce,
-        this.requestOptions(this.settings.tokenUrl),
-      );
-      return oauth.processAuthorizationCodeResponse(this.as, this.client, response);
+    const response = await this.call(this.settings.tokenUrl, async (options) => {
+      const answer = await oauth.authorizationCodeGrantRequest(this.as, this.client, this.clientAuth(clientSecret), callback, redirectUri, codeVerifier ?? oauth.nopkce, options);
+      return oauth.processAuthorizationCodeResponse(this.as, this.client, answer);
     });
+    return toTokenSet(response, now);
   }
 
-  /** RFC 6749 s6 refresh. A provider that returns no new refresh token keeps the old one valid. */
+  /**
+   * RFC 6749 s6 refresh. A provider that returns no new refresh token keeps the old one valid.
+   * @throws ProviderCallError, classified: only a well-formed `invalid_grant` answer says the grant is gone
+   */
   async refresh(refreshToken: string, clientSecret: string, now: Date): Promise<TokenSet> {
-    return this.tokenCall(now, async () => {
-      const response = await oauth.refreshTokenGrantRequest(this.as, this.client, this.clientAuth(clientSecret), refreshToken, this.requestOptions(this.settings.tokenUrl));
-      return oauth.processRefreshTokenResponse(this.as, this.client, response);
+    const response = await this.call(this.settings.tokenUrl, async (options) => {
+      const answer = await oauth.refreshTokenGrantRequest(this.as, this.client, this.clientAuth(clientSecret), refreshToken, options);
+      return oauth.processRefreshTokenResponse(this.as, this.client, answer);
     });
+    return toTokenSet(response, now);
   }
 
-  /** RFC 7009 revocation, where the provider has an endpoint. */
+  /**
+   * RFC 7009 revocation, where the provider has an endpoint. Any 200 is success, whatever its body (s2.2).
+   * @throws ProviderCallError, classified
+   */
   async revoke(token: string, clientSecret: string): Promise<void> {
     if (!this.settings.revocationUrl) return;
-    await this.tokenCall(new Date(), async () => {
-      const response = await oauth.revocationRequest(this.as, this.client, this.clientAuth(clientSecret), token, this.requestOptions(this.settings.revocationUrl!));
-      await oauth.processRevocationResponse(response);
-      return undefined;
+    await this.call(this.settings.revocationUrl, async (options) => {
+      const answer = await oauth.revocationRequest(this.as, this.client, this.clientAuth(clientSecret), token, options);
+      await oauth.processRevocationResponse(answer);
+      await answer.body?.cancel().catch(() => undefined);
     });
   }
 
@@ -126,20 +131,23 @@ export class ProviderOAuthClient {
     return this.settings.tokenEndpointAuthMethod === 'client_secret_basic' ? oauth.ClientSecretBasic(secret) : oauth.ClientSecretPost(secret);
   }
 
-  /** Plain http is allowed for loopback stand-ins only (tests, local demo), never for a real provider. */
-  private requestOptions(url: string): oauth.TokenEndpointRequestOptions {
-    return { signal: AbortSignal.timeout(this.timeoutMs), ...(LOOPBACK.test(url) ? { [oauth.allowInsecureRequests]: true } : {}) };
-  }
-
-  private async tokenCall<T>(now: Date, call: () => Promise<T>): Promise<T extends oauth.TokenEndpointResponse ? TokenSet : T> {
-    let result: T;
+  /**
+   * One bounded call (ProviderRequest: the timeout covers the body too, the body is read up to a limit), its
+   * failure classified. Plain http is allowed for loopback stand-ins only (tests, local demo), never for a real
+   * provider.
+   */
+  private async call<T>(url: string, run: (options: oauth.TokenEndpointRequestOptions) => Promise<T>): Promise<T> {
+    const request = new ProviderRequest(this.timeoutMs);
+    const options: oauth.TokenEndpointRequestOptions = {
+      signal: request.signal,
+      [oauth.customFetch]: request.fetch,
+      ...(LOOPBACK.test(url) ? { [oauth.allowInsecureRequests]: true } : {}),
+    };
     try {
-      result = await call();
+      return await run(options);
     } catch (err) {
-      throw classify(err);
+      throw classifyFailure(err, request);
     }
-    if (result === undefined) return result as never;
-    return toTokenSet(result as oauth.TokenEndpointResponse, now) as never;
   }
 }
 
@@ -155,41 +163,4 @@ function toTokenSet(response: oauth.TokenEndpointResponse, now: Date): TokenSet 
     expiresAt: typeof response.expires_in === 'number' ? new Date(now.getTime() + response.expires_in * 1000) : null,
     grantedScopes: typeof response.scope === 'string' ? response.scope.split(/[ ,]+/).filter(Boolean) : null,
   };
-}
-
-function retryAfter(response: Response | undefined): number | undefined {
-  const value = response?.headers.get('retry-after');
-  if (!value) return undefined;
-  const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds);
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - Date.now()) / 1000));
-}
-
-/** Turn whatever the token call threw into a classified TokenEndpointError. */
-export function classify(err: unknown): TokenEndpointError {
-  if (err instanceof TokenEndpointError) return err;
-  if (err instanceof oauth.ResponseBodyError) {
-    const status = err.status;
-    const oauthError = /^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/.test(err.error) ? err.error : undefined;
-    if (err.error === 'invalid_grant') return new TokenEndpointError('invalid_grant', { status, oauthError }, { cause: err });
-    if (err.error === 'invalid_client' || err.error === 'unauthorized_client') return new TokenEndpointError('invalid_client', { status, oauthError }, { cause: err });
-    if (status >= 500 || status === 429 || err.error === 'temporarily_unavailable') {
-      return new TokenEndpointError('transient', { status, oauthError, retryAfterSeconds: retryAfter(err.response) }, { cause: err });
-    }
-    return new TokenEndpointError('unexpected', { status, oauthError }, { cause: err });
-  }
-  if (err instanceof oauth.OperationProcessingError) {
-    const response = (err.cause as { status?: number; headers?: Headers } | undefined) as Response | undefined;
-    const status = typeof response?.status === 'number' ? response.status : undefined;
-    if (status && (status >= 500 || status === 429)) {
-      return new TokenEndpointError('transient', { status, retryAfterSeconds: retryAfter(response) }, { cause: err });
-    }
-    return new TokenEndpointError('unexpected', { status }, { cause: err });
-  }
-  // fetch failures (connection refused, reset, DNS) and our timeout are transient; anything else is a bug or a
-  // malformed answer, which retrying would not fix.
-  const e = err as Error | undefined;
-  const network = e?.name === 'TimeoutError' || e?.name === 'AbortError' || (e instanceof TypeError && e.message === 'fetch failed');
-  return new TokenEndpointError(network ? 'transient' : 'unexpected', {}, { cause: err });
 }

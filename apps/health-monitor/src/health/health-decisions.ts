@@ -118,7 +118,7 @@ export function decideExpired(state: ConnectionState, connection: ConnectionRef,
 /** A probe's result as the scheduler hands it to the decision. */
 export interface ProbeResult {
   outcome: ProbeOutcome;
-  /** For failures: the HTTP status (`503`), `network_error` or `timeout`. */
+  /** For failures: the HTTP status (`503`), `network_error`, `timeout` or `invalid_provider_response`. */
   failure?: string;
   /** Transient failures in a row, this one included (0 after a success). Kept in memory by the scheduler. */
   failuresInARow: number;

@@ -13,12 +13,13 @@ describe('probe classification', () => {
   });
 
   it('treats 5xx, 429, network errors and timeouts as transient', () => {
-    for (const answer of [500, 502, 503, 504, 429, 'network_error', 'timeout'] as const) expect(classifyProbe(answer, [401])).toBe('transient');
+    for (const answer of [500, 502, 503, 504, 429, 'network_error', 'timeout', 'invalid_provider_response'] as const) expect(classifyProbe(answer, [401])).toBe('transient');
   });
 
   it('records failures as Degraded expects them', () => {
     expect(failureOf(503)).toBe('503');
     expect(failureOf('timeout')).toBe('timeout');
     expect(failureOf('network_error')).toBe('network_error');
+    expect(failureOf('invalid_provider_response')).toBe('invalid_provider_response');
   });
 });

@@ -1,9 +1,12 @@
-/** What a probe request got back: an HTTP status, or no answer at all. */
-export type ProbeAnswer = number | 'network_error' | 'timeout';
+/**
+ * What a probe request got back: an HTTP status, no answer at all (`network_error`, `timeout` after
+ * PROVIDER_TIMEOUT_MS), or an answer that is not the provider's API speaking (`invalid_provider_response`).
+ */
+export type ProbeAnswer = number | 'network_error' | 'timeout' | 'invalid_provider_response';
 
 /**
  * How a probe answer is classified. Only the provider's revoked statuses (from the catalog) are terminal. 5xx, 429,
- * network errors and timeouts are transient; so is any other unexpected status, because a status the catalog does
+ * network errors, timeouts and unreadable answers are transient; so is any other unexpected status, because a status the catalog does
  * not name is no proof that the user's grant is gone.
  */
 export type ProbeOutcome = 'healthy' | 'revoked' | 'transient';

@@ -169,7 +169,7 @@ export class ProbeScheduler implements OnApplicationBootstrap, BeforeApplication
     }
 
     const sentAt = performance.now();
-    const answer = await callProbe(provider.probe, read!.credential, this.config.PROBE_TIMEOUT_MS);
+    const answer = await callProbe(provider.probe, read!.credential, this.config.PROVIDER_TIMEOUT_MS);
     const outcome = classifyProbe(answer, provider.probe.revokedStatuses);
     for (const listener of this.probeListeners) listener({ provider: provider.key, answer, outcome, durationMs: performance.now() - sentAt });
     if (outcome === 'revoked') {

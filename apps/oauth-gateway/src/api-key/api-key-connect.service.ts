@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { connectionIdFor, connectionStream } from '@authpipe/contracts';
+import { connectionIdFor, connectionStream, ProviderFailureCode } from '@authpipe/contracts';
 import { Problem, Problems } from '@authpipe/http';
 import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
@@ -25,10 +25,24 @@ export class ApiKeyRejectedError extends Error {
   }
 }
 
+/** The provider could not tell whether the key is valid; `failure` says why (a stable code, see PROVIDER_FAILURE_CODES). */
 export class ProviderUnavailableError extends Error {
-  readonly code = 'PROVIDER_UNAVAILABLE';
-  constructor(readonly provider: ProviderDefinition) {
-    super(`${provider.displayName} could not be reached to check the credentials`);
+  readonly code: string;
+  /** 504 when the provider did not answer in time, else 502 (a bad answer from upstream). */
+  readonly httpStatus: number;
+  constructor(
+    readonly provider: ProviderDefinition,
+    readonly failure: ProviderFailureCode,
+  ) {
+    super(
+      failure === 'provider_timeout'
+        ? `${provider.displayName} did not answer in time to check the credentials`
+        : failure === 'invalid_provider_response'
+          ? `${provider.displayName} gave an answer that could not be read while checking the credentials`
+          : `${provider.displayName} could not be reached to check the credentials`,
+    );
+    this.code = failure === 'provider_timeout' || failure === 'invalid_provider_response' ? failure.toUpperCase() : 'PROVIDER_UNAVAILABLE';
+    this.httpStatus = failure === 'provider_timeout' ? 504 : 502;
     this.name = ProviderUnavailableError.name;
   }
 }
@@ -63,9 +77,9 @@ export class ApiKeyConnectService {
     }
     const connectionId = connectionIdFor(input.tenantId, provider.key, input.userId);
     const context = { correlationId: input.correlationId };
-    const outcome = await verifyApiKey(provider, input, this.config.PROVIDER_TIMEOUT_MS);
-    if (outcome === 'unavailable') throw new ProviderUnavailableError(provider);
-    if (outcome === 'rejected') {
+    const verification = await verifyApiKey(provider, input, this.config.PROVIDER_TIMEOUT_MS);
+    if (verification.outcome === 'unavailable') throw new ProviderUnavailableError(provider, verification.code);
+    if (verification.outcome === 'rejected') {
       await this.events.decideAndAppend(
         connectionStream(connectionId),
         () => [{ type: 'ConnectFailed', data: { tenantId: input.tenantId, provider: provider.key, userId: input.userId, connectionId, reason: 'verification_failed' } }],

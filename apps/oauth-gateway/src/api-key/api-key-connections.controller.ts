@@ -26,7 +26,7 @@ export class ApiKeyConnectionsController {
     } catch (err) {
       if (err instanceof ApiKeyRejectedError) throw new Problem(422, err.code, 'Credentials rejected', `${err.message}; nothing was stored`);
       if (err instanceof ProviderUnavailableError) {
-        throw new Problem(502, err.code, 'Provider unavailable', `${err.message}; nothing was stored, try again`, undefined, { 'Retry-After': '5' });
+        throw new Problem(err.httpStatus, err.code, 'Provider unavailable', `${err.message}; nothing was stored, try again`, undefined, { 'Retry-After': '5' });
       }
       throw err;
     }

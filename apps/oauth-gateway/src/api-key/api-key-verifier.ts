@@ -1,33 +1,28 @@
+import type { ProviderFailureCode } from '@authpipe/contracts';
+import { getProviderResource } from '@authpipe/oauth';
 import type { ProviderDefinition } from '@authpipe/providers';
 
-export type VerificationOutcome = 'valid' | 'rejected' | 'unavailable';
-
-const LOOPBACK = /^http:\/\/(127\.0\.0\.1|localhost|\[::1\])(:\d+)?\//;
+export type VerificationOutcome = { outcome: 'valid' } | { outcome: 'rejected' } | { outcome: 'unavailable'; code: ProviderFailureCode };
 
 /**
  * Check an API key against the provider's verify endpoint before anything is stored (ClickSend: GET /v3/account
- * with HTTP Basic username:api_key). The provider's "revoked" statuses mean the key is wrong; anything else that is
- * not a success means we could not tell.
+ * with HTTP Basic username:api_key), bounded by PROVIDER_TIMEOUT_MS. Only a JSON answer counts: a 2xx means valid,
+ * one of the provider's "revoked" statuses means the key is wrong. Anything else (a timeout, a 5xx, an HTML page,
+ * a truncated or oversized body) means we could not tell, and says why.
  */
 export async function verifyApiKey(
   provider: ProviderDefinition,
   credential: { username?: string; apiKey: string },
   timeoutMs: number,
 ): Promise<VerificationOutcome> {
-  const settings = provider.apiKey!;
-  if (!settings.verifyUrl.startsWith('https://') && !LOOPBACK.test(settings.verifyUrl)) return 'unavailable';
   const basic = Buffer.from(`${credential.username ?? ''}:${credential.apiKey}`).toString('base64');
-  try {
-    const response = await fetch(settings.verifyUrl, {
-      method: 'GET',
-      headers: { authorization: `Basic ${basic}`, accept: 'application/json' },
-      redirect: 'error',
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await response.body?.cancel();
-    if (response.ok) return 'valid';
-    return provider.probe.revokedStatuses.includes(response.status) ? 'rejected' : 'unavailable';
-  } catch {
-    return 'unavailable';
-  }
+  const answer = await getProviderResource(provider.apiKey!.verifyUrl, `Basic ${basic}`, timeoutMs);
+  if ('failed' in answer) return { outcome: 'unavailable', code: answer.failed.code };
+  const { status, json } = answer;
+  if (status >= 500) return { outcome: 'unavailable', code: 'provider_unavailable' };
+  if (status === 429) return { outcome: 'unavailable', code: 'provider_rate_limited' };
+  if (!json) return { outcome: 'unavailable', code: 'invalid_provider_response' };
+  if (status >= 200 && status < 300) return { outcome: 'valid' };
+  if (provider.probe.revokedStatuses.includes(status)) return { outcome: 'rejected' };
+  return { outcome: 'unavailable', code: 'invalid_provider_response' };
 }

@@ -68,7 +68,7 @@ export class ConnectFlowController {
         return this.page(res, 400, { status: 'error', reason: 'verification_failed', message: `${err.message}. Nothing was stored.` }, returnOrigin);
       }
       if (err instanceof ProviderUnavailableError) {
-        return this.page(res, 502, { status: 'error', reason: 'provider_unavailable', message: `${err.message}. Nothing was stored; try again.` }, returnOrigin);
+        return this.page(res, err.httpStatus, { status: 'error', reason: err.code.toLowerCase(), message: `${err.message}. Nothing was stored; try again.` }, returnOrigin);
       }
       this.failure(res, err);
     }

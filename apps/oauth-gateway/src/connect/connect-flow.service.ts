@@ -3,7 +3,7 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import * as oauth from 'oauth4webapi';
 import { connectionIdFor, connectionStream, ConnectFailed, RpcErrorCodes } from '@authpipe/contracts';
 import { RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
-import { CallbackError, ProviderOAuthClient, TokenEndpointError } from '@authpipe/oauth';
+import { CallbackError, ProviderCallError, ProviderOAuthClient } from '@authpipe/oauth';
 import { ProviderCatalog, ProviderDefinition, UnknownProviderError } from '@authpipe/providers';
 import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
 import { Problems, Problem } from '@authpipe/http';
@@ -153,13 +153,21 @@ export class ConnectFlowService {
     }
     const connectionId = connectionIdFor(request.tenantId, request.provider, request.userId);
     const context = { correlationId: request.correlationId };
-    const fail = async (reason: ConnectFailed['reason'], status: number, message: string, cause?: unknown, providerError?: string) => {
+    const fail = async (reason: ConnectFailed['reason'], status: number, message: string, cause?: unknown, providerError?: string, code?: ConnectFailed['code']) => {
       await this.events.decideAndAppend(
         connectionStream(connectionId),
         () => [
           {
             type: 'ConnectFailed',
-            data: { tenantId: request.tenantId, provider: request.provider, userId: request.userId, connectionId, reason, ...(providerError ? { providerError } : {}) },
+            data: {
+              tenantId: request.tenantId,
+              provider: request.provider,
+              userId: request.userId,
+              connectionId,
+              reason,
+              ...(providerError ? { providerError } : {}),
+              ...(code ? { code } : {}),
+            },
           },
         ],
         context,
@@ -198,9 +206,11 @@ export class ConnectFlowService {
     try {
       tokens = await client.exchangeCode(callback, request.redirectUri, request.codeVerifier, secret.value, this.clock.now());
     } catch (err) {
-      if (!(err instanceof TokenEndpointError)) throw err;
-      this.logger.warn(`code exchange for ${provider.key} failed: ${err.message}; cause: ${(err.cause as Error | undefined)?.name ?? "none"} ${(err.cause as { code?: string } | undefined)?.code ?? ""}`);
-      throw await fail('exchange_failed', 502, `${provider.displayName} did not accept the sign-in. Nothing was connected. Try again.`, err, err.detail.oauthError);
+      if (!(err instanceof ProviderCallError)) throw err;
+      // The message names the classification and status only, never the provider's body.
+      this.logger.warn(`code exchange for ${provider.key} failed: ${err.message}`);
+      const timedOut = err.code === 'provider_timeout';
+      throw await fail('exchange_failed', timedOut ? 504 : 502, exchangeFailureMessage(provider.displayName, err), err, err.detail.oauthError, err.code);
     }
     const scopes = tokens.grantedScopes ?? request.scopes;
     const metadata = captureMetadata(provider.oauth2!.capture, params, tokens.extras);
@@ -258,5 +268,21 @@ export class ConnectFlowService {
       if (err instanceof UnknownProviderError) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${key.slice(0, 40)}"; GET /v1/providers lists them`);
       throw err;
     }
+  }
+}
+
+/** What the person on the callback page reads when the code exchange failed: why, in words, and what to do. */
+function exchangeFailureMessage(providerName: string, err: ProviderCallError): string {
+  switch (err.failure) {
+    case 'transient':
+      return err.code === 'provider_timeout'
+        ? `${providerName} did not answer in time. Nothing was connected. Try again in a moment.`
+        : `${providerName} is unavailable right now. Nothing was connected. Try again in a moment.`;
+    case 'unexpected':
+      return err.code === 'invalid_provider_response'
+        ? `${providerName} sent an answer that could not be read. Nothing was connected. Try again later.`
+        : `${providerName} did not accept the sign-in. Nothing was connected. Try again.`;
+    default:
+      return `${providerName} did not accept the sign-in. Nothing was connected. Try again.`;
   }
 }

@@ -57,7 +57,7 @@ export class CredentialsService {
         if (err instanceof RpcError && err.code === RpcErrorCodes.Revoked) {
           throw new Problem(409, 'CONNECTION_REVOKED', 'Connection revoked', `the ${provider} provider no longer accepts this connection; the user must connect again`);
         }
-        throw err;
+        throw (err instanceof RpcError && providerProblem(err.code, provider)) || err;
       }
       credential = await this.read(tenantId, connectionId, caller, correlationId);
     }
@@ -83,5 +83,25 @@ export class CredentialsService {
       if (err instanceof RpcError && err.code === RpcErrorCodes.TenantErased) throw new Problem(410, 'CONNECTION_ERASED', 'Connection erased', 'this tenant\'s secrets were erased');
       throw err;
     }
+  }
+}
+
+/**
+ * The refresh failed at the provider: a problem with the classification as its code. The connection is unchanged
+ * (still connected); the refresher goes on retrying the transient ones, so a later read may well succeed.
+ */
+function providerProblem(code: string, provider: string): Problem | undefined {
+  const retry = { 'Retry-After': '5' };
+  switch (code) {
+    case RpcErrorCodes.ProviderTimeout:
+      return new Problem(504, code, 'Provider timeout', `${provider} did not answer the refresh in time; retry shortly`, undefined, retry);
+    case RpcErrorCodes.ProviderUnavailable:
+      return new Problem(503, code, 'Provider unavailable', `${provider} is failing or rate limiting refreshes right now; retry shortly`, undefined, retry);
+    case RpcErrorCodes.InvalidProviderResponse:
+      return new Problem(502, code, 'Invalid provider response', `${provider} answered the refresh with something that is not a token response`);
+    case RpcErrorCodes.ProviderError:
+      return new Problem(502, code, 'Provider error', `${provider} refused the refresh (see the connection's lastRefreshFailure)`);
+    default:
+      return undefined;
   }
 }

@@ -1,5 +1,5 @@
 import { SchemaObject } from '@nestjs/swagger';
-import { EVENT_SCHEMAS } from '@authpipe/contracts';
+import { EVENT_SCHEMAS, PROVIDER_FAILURE_CODES } from '@authpipe/contracts';
 import { jsonResponse, OpenApiSpec, schemaRef, TenantAuthGuard, validationSchemaOf } from '@authpipe/http';
 import { ProviderScope } from '@authpipe/providers';
 import { AdminGuard } from '../tenants/admin.guard';
@@ -200,7 +200,12 @@ export const queryApiOpenApi: OpenApiSpec = {
         200: jsonResponse('Disconnected', {
           type: 'object',
           required: ['connectionId', 'status', 'providerRevocation'],
-          properties: { connectionId: string, status: { type: 'string', enum: ['disconnected'] }, providerRevocation: { type: 'string', enum: ['revoked', 'not_supported', 'failed', 'skipped'] } },
+          properties: {
+            connectionId: string,
+            status: { type: 'string', enum: ['disconnected'] },
+            providerRevocation: { type: 'string', enum: ['revoked', 'not_supported', 'failed', 'skipped'] },
+            providerRevocationError: { type: 'string', enum: [...PROVIDER_FAILURE_CODES], description: 'with `failed`: how the provider call failed' },
+          },
         }),
       },
     },

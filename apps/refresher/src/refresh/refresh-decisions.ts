@@ -52,6 +52,7 @@ export function decideRefreshFailed(history: RecordedEvent[], connection: Connec
     attempt.failure !== 'transient' &&
     last?.type === 'RefreshFailed' &&
     last.data.failure === attempt.failure &&
+    last.data.code === attempt.code &&
     !last.data.willRetry
   ) {
     return [];

@@ -160,15 +160,15 @@ describe('RefreshService', () => {
     expect(await refreshOnDemand(replica('a'))).toMatchObject({ outcome: 'refreshed' });
     expect(tokenCalls).toHaveLength(3);
     expect(history()).toEqual([
-      expect.objectContaining({ type: 'RefreshFailed', failure: 'transient', willRetry: true, attempt: 1 }),
-      expect.objectContaining({ type: 'RefreshFailed', failure: 'transient', willRetry: true, attempt: 2 }),
+      expect.objectContaining({ type: 'RefreshFailed', failure: 'transient', code: 'provider_unavailable', willRetry: true, attempt: 1 }),
+      expect.objectContaining({ type: 'RefreshFailed', failure: 'transient', code: 'provider_unavailable', willRetry: true, attempt: 2 }),
       expect.objectContaining({ type: 'Refreshed' }),
     ]);
   });
 
-  it('gives up after the last attempt: UNAVAILABLE, and the last RefreshFailed says no retry', async () => {
+  it('gives up after the last attempt: PROVIDER_UNAVAILABLE (retryable), and the last RefreshFailed says no retry', async () => {
     answers = [503, 503, 503].map((status) => ({ status, body: { error: 'server_error' } }));
-    await expect(refreshOnDemand(replica('a'))).rejects.toMatchObject({ code: RpcErrorCodes.Unavailable });
+    await expect(refreshOnDemand(replica('a'))).rejects.toMatchObject({ code: RpcErrorCodes.ProviderUnavailable, retryable: true });
     expect(tokenCalls).toHaveLength(3);
     expect(history().map((e) => [e.type, (e as { willRetry?: boolean }).willRetry])).toEqual([
       ['RefreshFailed', true],

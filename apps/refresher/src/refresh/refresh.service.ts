@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { connectionStream, ReadCredentialReply, RefreshConnectionReply, RpcErrorCodes } from '@authpipe/contracts';
+import { connectionStream, ProviderFailureCode, ReadCredentialReply, RefreshConnectionReply, RpcErrorCodes } from '@authpipe/contracts';
 import { isTransientFailure, RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
-import { ProviderOAuthClient, TokenEndpointError, TokenSet } from '@authpipe/oauth';
+import { ProviderCallError, ProviderOAuthClient, TokenSet } from '@authpipe/oauth';
 import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
 import { ProviderCatalog } from '@authpipe/providers';
 import type { RefreshLease, RefreshLock } from '../lock/refresh-lock.port';
@@ -26,7 +26,7 @@ export type FlightResult =
   /** No credential any more (disconnected, erased). */
   | { outcome: 'gone' }
   /** The flight gave up; `resumeAfterMs` is the provider's Retry-After when it asked for a pause. */
-  | { outcome: 'failed'; failure: RefreshFailureClass; resumeAfterMs?: number };
+  | { outcome: 'failed'; failure: RefreshFailureClass; code: ProviderFailureCode; resumeAfterMs?: number };
 
 /** What the scheduler (and the metrics) hear about every flight of this process, scheduled or on demand. */
 export type FlightReport = { connectionId: string; tenantId: string; provider?: string; trigger: RefreshTrigger['kind']; durationMs: number } & (
@@ -34,7 +34,32 @@ export type FlightReport = { connectionId: string; tenantId: string; provider?: 
   | { outcome: 'error'; retryable: boolean }
 );
 
-type Flight = { trigger: RefreshTrigger; result: Promise<FlightResult> };
+/** An attempt failed and the flight will try again; the retry is expected to end by `retryEndsBy` (epoch ms). */
+type AttemptFailedListener = (code: ProviderFailureCode, retryEndsBy: number) => void;
+
+type Flight = {
+  trigger: RefreshTrigger;
+  result: Promise<FlightResult>;
+  /** The last failed attempt's classification, while the flight goes on retrying. */
+  lastFailure?: ProviderFailureCode;
+  attemptFailed: AttemptFailedListener[];
+};
+
+/** The typed NATS error an on-demand request gets for a provider failure: retryable for the transient ones. */
+export function rpcErrorForProviderFailure(code: ProviderFailureCode, connectionId: string): RpcError {
+  const message = `refresh of ${connectionId} failed: ${code}`;
+  switch (code) {
+    case 'provider_timeout':
+      return new RpcError(RpcErrorCodes.ProviderTimeout, message);
+    case 'provider_unavailable':
+    case 'provider_rate_limited':
+      return new RpcError(RpcErrorCodes.ProviderUnavailable, message);
+    case 'invalid_provider_response':
+      return new RpcError(RpcErrorCodes.InvalidProviderResponse, message);
+    default:
+      return new RpcError(RpcErrorCodes.ProviderError, message);
+  }
+}
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -90,20 +115,27 @@ export class RefreshService {
 
   /**
    * A read found the credential inside its margin. Joins a flight of this process, or starts one that waits for
-   * another replica's; answers within REFRESH_ON_DEMAND_WAIT_MS (UNAVAILABLE after that, while the flight goes on).
+   * another replica's; answers within REFRESH_ON_DEMAND_WAIT_MS, while the flight goes on retrying if it must:
+   * as soon as a failed attempt's retry is not expected to end before then (it would take as long as the failed
+   * attempt: a timed-out one, the full PROVIDER_TIMEOUT_MS), with that failure's code (PROVIDER_TIMEOUT,
+   * PROVIDER_UNAVAILABLE: retryable), else at the deadline (the last failure's code, or UNAVAILABLE).
    */
   async refreshOnDemand(tenantId: string, connectionId: string, correlationId: string): Promise<RefreshConnectionReply> {
     const deadline = this.clock.now().getTime() + this.config.REFRESH_ON_DEMAND_WAIT_MS;
     const joined = this.inFlight.get(connectionId);
-    let result = joined ? await this.within(joined.result, deadline) : undefined;
+    let flight = joined;
+    let result = joined ? await this.within(this.orHopeless(joined, deadline), deadline) : undefined;
     // A scheduled flight does not wait for another replica's lock; an on-demand request does.
     const skipped = result && joined?.trigger.kind === 'scheduled' && (result.outcome === 'busy' || result.outcome === 'lost_lock');
     if (!joined || skipped) {
       const running = this.inFlight.get(connectionId);
-      const flight = running && running !== joined ? running : this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
-      result = await this.within(flight.result, deadline);
+      flight = running && running !== joined ? running : this.start(tenantId, connectionId, { kind: 'on_demand' }, correlationId, deadline);
+      result = await this.within(this.orHopeless(flight, deadline), deadline);
     }
-    if (!result) throw new RpcError(RpcErrorCodes.Unavailable, `the refresh of ${connectionId} is still in progress`);
+    if (!result) {
+      if (flight?.lastFailure) throw rpcErrorForProviderFailure(flight.lastFailure, connectionId);
+      throw new RpcError(RpcErrorCodes.Unavailable, `the refresh of ${connectionId} is still in progress`);
+    }
     switch (result.outcome) {
       case 'refreshed':
       case 'fresh':
@@ -113,10 +145,7 @@ export class RefreshService {
       case 'gone':
         throw new RpcError(RpcErrorCodes.NotFound, `no credential is stored for ${connectionId}`);
       case 'failed':
-        throw new RpcError(
-          result.failure === 'transient' ? RpcErrorCodes.Unavailable : RpcErrorCodes.ProviderError,
-          `refresh of ${connectionId} failed: ${result.failure}`,
-        );
+        throw rpcErrorForProviderFailure(result.code, connectionId);
       case 'busy':
       case 'lost_lock':
         throw new RpcError(RpcErrorCodes.Unavailable, `another worker is refreshing ${connectionId}`);
@@ -131,10 +160,24 @@ export class RefreshService {
     return this.start(plan.tenantId, plan.connectionId, { kind: 'scheduled', plannedVersion: plan.credentialVersion }, correlationId, 0).result;
   }
 
+  /**
+   * The flight's result, or a `failed` one as soon as an attempt failed whose retry could not end before `deadline`
+   * (the caller then answers with that failure rather than wait in vain; the flight goes on).
+   */
+  private orHopeless(flight: Flight, deadline: number): Promise<FlightResult> {
+    const hopeless = new Promise<FlightResult>((resolve) =>
+      flight.attemptFailed.push((code, retryEndsBy) => {
+        if (retryEndsBy > deadline) resolve({ outcome: 'failed', failure: 'transient', code });
+      }),
+    );
+    return Promise.race([flight.result, hopeless]);
+  }
+
   private start(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number): Flight {
     const startedAt = performance.now();
-    const result = this.fly(tenantId, connectionId, trigger, correlationId, waitUntil);
-    const flight: Flight = { trigger, result };
+    const flight: Flight = { trigger, result: Promise.resolve({ outcome: 'lost_lock' }), attemptFailed: [] };
+    const result = this.fly(tenantId, connectionId, trigger, correlationId, waitUntil, flight);
+    flight.result = result;
     this.inFlight.set(connectionId, flight);
     const ended = () => ({ connectionId, tenantId, trigger: trigger.kind, durationMs: performance.now() - startedAt });
     result.then(
@@ -170,7 +213,7 @@ export class RefreshService {
     }
   }
 
-  private async fly(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number): Promise<FlightResult> {
+  private async fly(tenantId: string, connectionId: string, trigger: RefreshTrigger, correlationId: string, waitUntil: number, flight: Flight): Promise<FlightResult> {
     let decidedBy = trigger;
     const acquired = await this.acquire(connectionId, waitUntil, async () => {
       // Someone else is refreshing: remember what vault holds now, so that after the wait a newer version is
@@ -181,8 +224,10 @@ export class RefreshService {
     if (!('token' in acquired)) return acquired;
     const held = { lease: acquired };
     try {
-      return await this.refreshHolding(held, tenantId, connectionId, decidedBy, correlationId);
+      return await this.refreshHolding(held, tenantId, connectionId, decidedBy, correlationId, flight);
     } finally {
+      // Always released, whatever the provider did (slow, 5xx, garbage): a later refresh finds the lock free. If this
+      // process dies first, the lease runs out after REFRESH_LOCK_LEASE_MS.
       await this.lock.release(held.lease).catch((err: Error) => this.logger.warn(`releasing the lock of ${connectionId} failed: ${err.message}`));
     }
   }
@@ -216,6 +261,7 @@ export class RefreshService {
     connectionId: string,
     trigger: RefreshTrigger,
     correlationId: string,
+    flight: Flight,
   ): Promise<FlightResult> {
     const current = await this.read(tenantId, connectionId, correlationId);
     if (!current) return { outcome: 'gone' };
@@ -244,12 +290,18 @@ export class RefreshService {
         if (!renewed) return { outcome: 'lost_lock' };
         held.lease = renewed;
       }
+      const attemptStartedAt = this.clock.now().getTime();
       try {
         tokens = await client.refresh(refreshToken, secret.value, this.clock.now());
         break;
       } catch (err) {
-        if (!(err instanceof TokenEndpointError)) throw err;
-        const decision = decideAfterFailure({ failure: err.failure, retryAfterSeconds: err.detail.retryAfterSeconds }, attempt, this.retryPolicy, Math.random());
+        if (!(err instanceof ProviderCallError)) throw err;
+        const decision = decideAfterFailure(
+          { failure: err.failure, code: err.code, retryAfterSeconds: err.detail.retryAfterSeconds },
+          attempt,
+          this.retryPolicy,
+          Math.random(),
+        );
         if (decision.kind === 'check_for_race') {
           const again = await this.read(tenantId, connectionId, correlationId);
           if (!again) return { outcome: 'gone' };
@@ -260,10 +312,15 @@ export class RefreshService {
         }
         await this.events.decideAndAppend(stream, (history) => decideRefreshFailed(history, connection, decision.report), context);
         if (decision.kind === 'give_up') {
-          this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.failure} at attempt ${attempt}; giving up for now`);
-          return { outcome: 'failed', failure: err.failure, ...(decision.resumeAfterMs !== undefined ? { resumeAfterMs: decision.resumeAfterMs } : {}) };
+          this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.code} at attempt ${attempt}; giving up for now`);
+          return { outcome: 'failed', failure: err.failure, code: err.code, ...(decision.resumeAfterMs !== undefined ? { resumeAfterMs: decision.resumeAfterMs } : {}) };
         }
-        this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.failure} at attempt ${attempt}; retrying in ${decision.delayMs} ms`);
+        this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.code} at attempt ${attempt}; retrying in ${decision.delayMs} ms`);
+        flight.lastFailure = err.code;
+        // The next attempt is expected to take as long as this one did (a timeout again: the full bound).
+        const now = this.clock.now().getTime();
+        const retryEndsBy = now + decision.delayMs + (now - attemptStartedAt);
+        for (const listener of flight.attemptFailed) listener(err.code, retryEndsBy);
         // Keep the lock through the pause, so no other replica starts over at attempt 1 meanwhile.
         const extended = await this.lock.renew(held.lease, this.clock.now().getTime(), decision.delayMs);
         if (!extended) return { outcome: 'lost_lock' };

@@ -1,4 +1,4 @@
-import type { REFRESH_FAILURE_CLASSES } from '@authpipe/contracts';
+import type { ProviderFailureCode, REFRESH_FAILURE_CLASSES } from '@authpipe/contracts';
 
 export type RefreshFailureClass = (typeof REFRESH_FAILURE_CLASSES)[number];
 
@@ -13,12 +13,15 @@ export interface RetryPolicy {
 /** A failed token endpoint call as the policy sees it (TokenEndpointError's class and Retry-After). */
 export interface RefreshFailure {
   failure: RefreshFailureClass;
+  /** The classification the event carries (provider_timeout, invalid_provider_response, ...). */
+  code?: ProviderFailureCode;
   retryAfterSeconds?: number;
 }
 
 /** What a RefreshFailed event says about one failed attempt. */
 export interface FailedAttempt {
   failure: RefreshFailureClass;
+  code?: ProviderFailureCode;
   willRetry: boolean;
   attempt: number;
 }
@@ -53,7 +56,7 @@ export function decideAfterFailure(failure: RefreshFailure, attempt: number, pol
   if (failure.failure === 'invalid_grant') return { kind: 'check_for_race' };
   const giveUp = (resumeAfterMs?: number): FailureDecision => ({
     kind: 'give_up',
-    report: { failure: failure.failure, willRetry: false, attempt },
+    report: { failure: failure.failure, willRetry: false, attempt, ...(failure.code ? { code: failure.code } : {}) },
     ...(resumeAfterMs !== undefined ? { resumeAfterMs } : {}),
   });
   if (failure.failure !== 'transient') return giveUp();
@@ -61,5 +64,5 @@ export function decideAfterFailure(failure: RefreshFailure, attempt: number, pol
   if (attempt >= policy.maxAttempts) return giveUp(retryAfterMs);
   if (retryAfterMs !== undefined && retryAfterMs > policy.maxDelayMs) return giveUp(retryAfterMs);
   const delayMs = Math.max(backoffDelayMs(attempt, policy, random), retryAfterMs ?? 0);
-  return { kind: 'retry', delayMs, report: { failure: 'transient', willRetry: true, attempt } };
+  return { kind: 'retry', delayMs, report: { failure: 'transient', willRetry: true, attempt, ...(failure.code ? { code: failure.code } : {}) } };
 }

@@ -75,6 +75,31 @@ export class Connected {
   @IsOptional() @IsFactMap() metadata?: Record<string, string>;
 }
 
+/**
+ * Why a call to a provider failed, as a stable code (libs/oauth classifies every answer into one). Never the
+ * provider's own text or body, which could carry tokens.
+ * - provider_timeout: no complete answer within PROVIDER_TIMEOUT_MS (retryable);
+ * - provider_unavailable: 5xx, `temporarily_unavailable`, or the connection failed (retryable);
+ * - provider_rate_limited: 429 / `slow_down` (retryable, after its Retry-After);
+ * - invalid_provider_response: an answer that is not what the protocol says (HTML, truncated or wrong-shaped JSON,
+ *   a 200 without access_token, an empty or oversized body): never taken as a revocation;
+ * - invalid_grant: the grant is gone (RFC 6749 s5.2), the only code that can revoke a connection;
+ * - invalid_client: the tenant's OAuth app is misconfigured;
+ * - provider_rejected: another well-formed OAuth error (invalid_request, invalid_scope, ...);
+ * - provider_request_failed: the request could not be made at all (a refused plain-http URL): our side.
+ */
+export const PROVIDER_FAILURE_CODES = [
+  'provider_timeout',
+  'provider_unavailable',
+  'provider_rate_limited',
+  'invalid_provider_response',
+  'invalid_grant',
+  'invalid_client',
+  'provider_rejected',
+  'provider_request_failed',
+] as const;
+export type ProviderFailureCode = (typeof PROVIDER_FAILURE_CODES)[number];
+
 export const CONNECT_FAILURE_REASONS = [
   'access_denied',
   'provider_error',
@@ -94,6 +119,8 @@ export class ConnectFailed {
   @IsIn(CONNECT_FAILURE_REASONS) reason: (typeof CONNECT_FAILURE_REASONS)[number];
   /** The provider's error code (RFC 6749 s4.1.2.1), never its free-text description. */
   @IsOptional() @Matches(/^[\x20-\x21\x23-\x5B\x5D-\x7E]{1,100}$/) providerError?: string;
+  /** exchange_failed and verification_failed: how the provider call failed. */
+  @IsOptional() @IsIn(PROVIDER_FAILURE_CODES) code?: ProviderFailureCode;
 }
 
 export class Refreshed {
@@ -115,6 +142,8 @@ export class RefreshFailed {
   @IsIn(REFRESH_FAILURE_CLASSES) failure: (typeof REFRESH_FAILURE_CLASSES)[number];
   @IsBoolean() willRetry: boolean;
   @IsInt() @Min(1) attempt: number;
+  /** How the token endpoint call failed (absent in events written before the code existed). */
+  @IsOptional() @IsIn(PROVIDER_FAILURE_CODES) code?: ProviderFailureCode;
 }
 
 export const REVOCATION_REASONS = ['invalid_grant', 'probe_unauthorized', 'provider_revoked', 'expired', 'erased'] as const;
@@ -133,8 +162,8 @@ export class Degraded {
   @Matches(TENANT_ID_PATTERN) tenantId: string;
   @Matches(PROVIDER_KEY_PATTERN) provider: string;
   @IsInt() @Min(1) consecutiveFailures: number;
-  /** The last failure: an HTTP status or `network_error`. */
-  @Matches(/^(\d{3}|network_error|timeout)$/) lastFailure: string;
+  /** The last failure: an HTTP status, `network_error`, `timeout`, or `invalid_provider_response` (a 2xx we cannot read). */
+  @Matches(/^(\d{3}|network_error|timeout|invalid_provider_response)$/) lastFailure: string;
 }
 
 /** A degraded connection answered a probe successfully again. */

@@ -21,11 +21,23 @@ export const RpcErrorCodes = {
   UnknownKeyVersion: 'UNKNOWN_KEY_VERSION',
   TenantErased: 'TENANT_ERASED',
   Revoked: 'REVOKED',
+  /** The provider refused or could not be used (invalid_client, another OAuth error): retrying unchanged will not help. */
   ProviderError: 'PROVIDER_ERROR',
+  /** The provider did not answer within PROVIDER_TIMEOUT_MS. */
+  ProviderTimeout: 'PROVIDER_TIMEOUT',
+  /** The provider answered 5xx or 429, or could not be reached. */
+  ProviderUnavailable: 'PROVIDER_UNAVAILABLE',
+  /** The provider's answer was not a valid protocol response (HTML, truncated, wrong shape, empty, too large). */
+  InvalidProviderResponse: 'INVALID_PROVIDER_RESPONSE',
 } as const;
 export type RpcErrorCode = (typeof RpcErrorCodes)[keyof typeof RpcErrorCodes];
 
-export const RETRYABLE_RPC_ERRORS: ReadonlySet<string> = new Set([RpcErrorCodes.Unavailable, RpcErrorCodes.Timeout]);
+export const RETRYABLE_RPC_ERRORS: ReadonlySet<string> = new Set([
+  RpcErrorCodes.Unavailable,
+  RpcErrorCodes.Timeout,
+  RpcErrorCodes.ProviderTimeout,
+  RpcErrorCodes.ProviderUnavailable,
+]);
 
 export class HealthRequest extends RpcRequest {}
 export interface HealthReply {
