@@ -9,8 +9,22 @@ import type { AddressInfo } from 'node:net';
  *     otherwise  -> 401 {"http_code":401,"response_code":"INVALID_CREDENTIALS"}
  *
  * Anything else is 404 (405 for another method on /v3/account). `setStatus(code)` forces that status for the
- * following requests until `setStatus(null)`.
+ * following requests until `setStatus(null)`; `setFault(spec)` injects a slow, garbage or huge answer instead.
  */
+
+/** How the following requests are answered instead, until `setFault(null)`. */
+export interface FakeClickSendFault {
+  /** Wait this long first (alone: a slow but otherwise normal answer). */
+  delayMs?: number;
+  /** Answer with this status (default 200 when a body is given). */
+  status?: number;
+  /** Raw body, sent as is: an HTML page, truncated JSON, an empty string. */
+  body?: string;
+  /** Default application/json. */
+  contentType?: string;
+  /** A huge body: this many bytes (`body` first, then padding), streamed without Content-Length. */
+  bodyBytes?: number;
+}
 
 export interface FakeClickSendOptions {
   /** username -> API key. */
@@ -28,6 +42,8 @@ export interface FakeClickSend {
   requests(): number;
   /** Answer every following request with this status (e.g. 503) until set back to null. */
   setStatus(code: number | null): void;
+  /** Answer every following request with this fault until set back to null. */
+  setFault(fault: FakeClickSendFault | null): void;
   /** Forget this account: its credentials get 401 from now on. */
   revoke(username: string): void;
   stop(): Promise<void>;
@@ -57,6 +73,23 @@ function send(res: http.ServerResponse, status: number, body: unknown, headers: 
   res.end(payload);
 }
 
+function sendHuge(res: http.ServerResponse, status: number, bytes: number, prefix: string, contentType = 'application/json'): void {
+  res.writeHead(status, { 'content-type': contentType });
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let left = bytes - Buffer.byteLength(prefix);
+  if (prefix) res.write(prefix);
+  res.on('close', () => (left = 0));
+  const pump = (): void => {
+    while (left > 0 && !res.destroyed) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      if (!res.write(piece)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
 function basicCredentials(header: string | undefined): { username: string; apiKey: string } | undefined {
   const match = /^Basic\s+([A-Za-z0-9+/=_-]+)\s*$/i.exec(header ?? '');
   if (!match) return undefined;
@@ -70,11 +103,24 @@ export async function startFakeClickSend(options: FakeClickSendOptions = {}): Pr
   const accounts = new Map(Object.entries(options.accounts ?? {}));
   let requestCount = 0;
   let forcedStatus: number | null = null;
+  let fault: FakeClickSendFault | null = null;
 
-  const server = http.createServer((req, res) => {
+  const server = http.createServer(async (req, res) => {
     requestCount += 1;
     // Drain any request body; nothing here reads one.
     req.resume();
+    if (fault) {
+      const { delayMs, status, body, contentType, bodyBytes } = fault;
+      if (delayMs) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (res.destroyed) return;
+      if (bodyBytes !== undefined) return sendHuge(res, status ?? 200, bodyBytes, body ?? '', contentType);
+      if (body !== undefined || status !== undefined) {
+        const payload = body ?? '';
+        res.writeHead(status ?? 200, { 'content-type': contentType ?? 'application/json', 'content-length': Buffer.byteLength(payload) });
+        res.end(payload);
+        return;
+      }
+    }
     if (forcedStatus !== null) {
       send(res, forcedStatus, {
         http_code: forcedStatus,
@@ -123,6 +169,9 @@ export async function startFakeClickSend(options: FakeClickSendOptions = {}): Pr
         throw new Error(`setStatus: not an HTTP status: ${code}`);
       }
       forcedStatus = code;
+    },
+    setFault: (spec) => {
+      fault = spec ? { ...spec } : null;
     },
     revoke: (username) => {
       accounts.delete(username);

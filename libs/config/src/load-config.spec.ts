@@ -8,6 +8,12 @@ describe('loadConfig', () => {
     expect(config.AUTHPIPE_RPC_TIMEOUT_MS).toBe(5000);
   });
 
+  it('bounds provider calls well below a 10 s provider by default, one setting for every app', () => {
+    expect(loadConfig(PlatformConfig, {}).PROVIDER_TIMEOUT_MS).toBe(5_000);
+    expect(loadConfig(ReadModelConfig, { PROVIDER_TIMEOUT_MS: '1500' }).PROVIDER_TIMEOUT_MS).toBe(1_500);
+    expect(() => loadConfig(PlatformConfig, { PROVIDER_TIMEOUT_MS: '100' })).toThrow(/PROVIDER_TIMEOUT_MS/);
+  });
+
   it('converts numbers from strings', () => {
     expect(loadConfig(PlatformConfig, { AUTHPIPE_RPC_TIMEOUT_MS: '1500' }).AUTHPIPE_RPC_TIMEOUT_MS).toBe(1500);
   });

@@ -663,6 +663,11 @@ async function applyFault(name, req, res, { grantType } = {}) {
   if (!fault.status) return false;
   const headers = { ...(fault.headers ?? {}) };
   if (fault.retryAfter !== undefined) headers['retry-after'] = String(fault.retryAfter);
+  if (fault.contentType !== undefined) headers['content-type'] = fault.contentType;
+  if (fault.bodyBytes !== undefined) {
+    sendHuge(res, fault.status, fault.bodyBytes, typeof fault.body === 'string' ? fault.body : '', headers);
+    return true;
+  }
   const body = fault.body !== undefined
     ? fault.body
     : {
@@ -671,6 +676,29 @@ async function applyFault(name, req, res, { grantType } = {}) {
     };
   sendJson(res, fault.status, body, headers);
   return true;
+}
+
+/** A body of `bytes` bytes (`prefix`, then padding), streamed in chunks without a Content-Length. */
+function sendHuge(res, status, bytes, prefix, headers) {
+  res.writeHead(status, { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers });
+  const chunk = Buffer.alloc(64 * 1024, 'x');
+  let left = bytes;
+  if (prefix) {
+    res.write(prefix);
+    left -= Buffer.byteLength(prefix);
+  }
+  const pump = () => {
+    while (left > 0 && !res.destroyed) {
+      const piece = left >= chunk.length ? chunk : chunk.subarray(0, left);
+      left -= piece.length;
+      if (!res.write(piece)) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  res.on('close', () => {
+    left = 0;
+  });
+  pump();
 }
 
 function defaultFaultError(status) {
@@ -836,7 +864,7 @@ function validateFault(name, spec) {
   if (spec === null || spec === false) return null;
   if (typeof spec !== 'object' || Array.isArray(spec)) throw new Error(`fault "${name}" must be an object or null`);
   const allowed = new Set(['status', 'times', 'delayMs', 'drop', 'body', 'error', 'error_description', 'headers',
-    'retryAfter', 'grantType']);
+    'retryAfter', 'grantType', 'contentType', 'bodyBytes']);
   const extra = Object.keys(spec).filter((key) => !allowed.has(key));
   if (extra.length) throw new Error(`fault "${name}": unknown key(s) ${extra.join(', ')}`);
   if (spec.status !== undefined && !(Number.isInteger(spec.status) && spec.status >= 200 && spec.status <= 599)) {
@@ -847,6 +875,9 @@ function validateFault(name, spec) {
   }
   if (spec.delayMs !== undefined && !(Number.isFinite(spec.delayMs) && spec.delayMs >= 0)) {
     throw new Error(`fault "${name}": delayMs must be >= 0`);
+  }
+  if (spec.bodyBytes !== undefined && !(Number.isInteger(spec.bodyBytes) && spec.bodyBytes >= 0 && spec.bodyBytes <= 512 * 1024 * 1024)) {
+    throw new Error(`fault "${name}": bodyBytes must be an integer from 0 to 512 MiB`);
   }
   if (spec.status === undefined && !spec.delayMs && !spec.drop) {
     throw new Error(`fault "${name}": give status, delayMs or drop`);

@@ -105,8 +105,15 @@ export interface FaultSpec {
   delayMs?: number;
   /** Destroy the socket (a network error for the client). */
   drop?: boolean;
-  /** Response body (default { error, error_description? }). */
+  /**
+   * Response body (default { error, error_description? }). A string is sent as is (text/plain unless `contentType`
+   * says otherwise): HTML pages, truncated JSON, an empty body.
+   */
   body?: unknown;
+  /** Content-Type of the faulted response (e.g. application/json over an HTML or truncated body). */
+  contentType?: string;
+  /** A huge body: this many bytes (a string `body` first, then padding), streamed without Content-Length. */
+  bodyBytes?: number;
   /** OAuth error code for the default body (default by status: server_error, rate_limited, ...). */
   error?: string;
   error_description?: string;
