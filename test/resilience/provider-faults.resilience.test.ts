@@ -56,7 +56,7 @@ describe('provider faults: slow, 500, garbage', () => {
       headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
     });
   const eventsOf = (type: string, connectionId: string) =>
-    events.filter((e) => e.type === type && (e.data as { connectionId?: string }).connectionId === connectionId).map((e) => e.data as Record<string, unknown>);
+    events.filter((e) => e.type === type && (e.data as { connectionId?: string }).connectionId === connectionId).map((e) => e.data as unknown as Record<string, unknown>);
   const connectionOf = (provider: string, userId: string) => connectionIdFor(TENANT, provider, userId);
 
   async function startConnect(provider: string, userId: string, scopes: string[]) {
