@@ -312,10 +312,10 @@ export class RefreshService {
         }
         await this.events.decideAndAppend(stream, (history) => decideRefreshFailed(history, connection, decision.report), context);
         if (decision.kind === 'give_up') {
-          this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.code} at attempt ${attempt}; giving up for now`);
+          this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.failure} (${err.code}) at attempt ${attempt}; giving up for now`);
           return { outcome: 'failed', failure: err.failure, code: err.code, ...(decision.resumeAfterMs !== undefined ? { resumeAfterMs: decision.resumeAfterMs } : {}) };
         }
-        this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.code} at attempt ${attempt}; retrying in ${decision.delayMs} ms`);
+        this.logger.warn(`refresh of ${connectionId} (${provider.key}) failed: ${err.failure} (${err.code}) at attempt ${attempt}; retrying in ${decision.delayMs} ms`);
         flight.lastFailure = err.code;
         // The next attempt is expected to take as long as this one did (a timeout again: the full bound).
         const now = this.clock.now().getTime();
