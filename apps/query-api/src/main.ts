@@ -1,5 +1,5 @@
 import { loadConfig } from '@authpipe/config';
-import { ProblemFilter, problemValidationPipe, serveOpenApi, trustProxies } from '@authpipe/http';
+import { ProblemFilter, problemValidationPipe, serveOpenApi, trustProxies, useStrictRequestParsing } from '@authpipe/http';
 import { runMain, startHttpApp } from '@authpipe/platform';
 import { queryApiOpenApi } from './openapi/query-api.openapi';
 import { QueryApiConfig } from './query-api.config';
@@ -9,6 +9,7 @@ runMain('query-api', async () => {
   const config = loadConfig(QueryApiConfig);
   return startHttpApp(QueryApiModule.forConfig(config), 'query-api', config, config.QUERY_API_PORT, config.AUTHPIPE_BIND_HOST, (http) => {
     trustProxies(http, config.AUTHPIPE_TRUST_PROXY_HOPS);
+    useStrictRequestParsing(http);
     http.useGlobalFilters(new ProblemFilter());
     http.useGlobalPipes(problemValidationPipe());
     serveOpenApi(http, queryApiOpenApi);

@@ -1,5 +1,6 @@
 export * from './problem';
 export * from './problem.filter';
+export * from './request-parsing';
 export * from './validation';
 export * from './api-key';
 export * from './tenant-auth.guard';

@@ -1,4 +1,5 @@
-import { ValidationError, ValidationPipe } from '@nestjs/common';
+import { ArgumentMetadata, ValidationError, ValidationPipe } from '@nestjs/common';
+import { unsafePayloadShape } from '@authpipe/messaging';
 import { FieldProblem, Problems } from './problem';
 
 function fieldProblems(errors: ValidationError[], prefix = ''): FieldProblem[] {
@@ -9,9 +10,24 @@ function fieldProblems(errors: ValidationError[], prefix = ''): FieldProblem[] {
   });
 }
 
+/**
+ * A body or query that would break the transformation before validation (prototype keys, absurd nesting) is refused
+ * first, as INVALID_REQUEST: class-transformer throws a TypeError on `{"constructor": {}}` and overflows its stack on
+ * a body nested thousands deep, and either would be a 500.
+ */
+class ProblemValidationPipe extends ValidationPipe {
+  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+    if (metadata.type === 'body' || metadata.type === 'query') {
+      const unsafe = unsafePayloadShape(value);
+      if (unsafe) throw Problems.invalidRequest([{ field: metadata.type, message: unsafe }]);
+    }
+    return super.transform(value, metadata);
+  }
+}
+
 /** Body and query validation: unknown fields rejected, every bad field named, values never echoed. */
 export function problemValidationPipe(): ValidationPipe {
-  return new ValidationPipe({
+  return new ProblemValidationPipe({
     whitelist: true,
     forbidNonWhitelisted: true,
     transform: true,

@@ -1,5 +1,6 @@
 export * from './rpc-error';
 export * from './validate-payload';
+export * from './payload-shape';
 export * from './rpc-client';
 export * from './rpc-exception.filter';
 export * from './rpc-payload.pipe';

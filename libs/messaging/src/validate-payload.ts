@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { RpcErrorCodes } from '@authpipe/contracts';
+import { unsafePayloadShape } from './payload-shape';
 import { RpcError } from './rpc-error';
 
 function flatten(errors: ValidationError[], prefix = ''): string[] {
@@ -20,6 +21,8 @@ export function validatePayload<T extends object>(cls: new () => T, payload: unk
   if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
     throw new RpcError(RpcErrorCodes.InvalidRequest, 'the message body must be a JSON object');
   }
+  const unsafe = unsafePayloadShape(payload);
+  if (unsafe) throw new RpcError(RpcErrorCodes.InvalidRequest, `the message body is refused: ${unsafe}`);
   const instance = plainToInstance(cls, payload);
   const errors = validateSync(instance, { whitelist: true, forbidNonWhitelisted: true });
   if (errors.length) throw new RpcError(RpcErrorCodes.InvalidRequest, flatten(errors).join('; '));

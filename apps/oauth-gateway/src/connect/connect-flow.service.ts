@@ -209,8 +209,12 @@ export class ConnectFlowService {
       if (!(err instanceof ProviderCallError)) throw err;
       // The message names the classification and status only, never the provider's body.
       this.logger.warn(`code exchange for ${provider.key} failed: ${err.message}`);
-      const timedOut = err.code === 'provider_timeout';
-      throw await fail('exchange_failed', timedOut ? 504 : 502, exchangeFailureMessage(provider.displayName, err), err, err.detail.oauthError, err.code);
+      // The provider refusing the grant we forwarded (a forged, replayed or malformed code: invalid_grant, or another
+      // OAuth error such as invalid_request) is bad input, a 400 page; a provider that is down or slow, or that
+      // refuses our client, is a 502 (504 on a timeout).
+      const refusedGrant = err.code === 'invalid_grant' || err.code === 'provider_rejected';
+      const status = refusedGrant ? 400 : err.code === 'provider_timeout' ? 504 : 502;
+      throw await fail('exchange_failed', status, exchangeFailureMessage(provider.displayName, err), err, err.detail.oauthError, err.code);
     }
     const scopes = tokens.grantedScopes ?? request.scopes;
     const metadata = captureMetadata(provider.oauth2!.capture, params, tokens.extras);
