@@ -167,6 +167,15 @@ describe('fuzzed HTTP input', () => {
     );
   });
 
+  // Found by the fuzz suite: vault's NOT_FOUND (no data key) passed through the admin route as a 500.
+  it('refuses to rotate the key of an unknown tenant (404) or of one without a data key yet (409)', async () => {
+    const rotate = (tenantId: string) => fetch(`${platform.queryUrl}/v1/admin/tenants/${tenantId}/rotate-key`, { method: 'POST', headers: { authorization: `Bearer ${platform.adminToken}` } });
+    const unknown = await rotate('prototype');
+    expect({ status: unknown.status, code: ((await unknown.json()) as { code: string }).code }).toEqual({ status: 404, code: 'TENANT_NOT_FOUND' });
+    const keyless = await rotate('org_fuzz_b');
+    expect({ status: keyless.status, code: ((await keyless.json()) as { code: string }).code }).toEqual({ status: 409, code: 'NO_DATA_KEY' });
+  });
+
   it('wrote nothing: every JetStream stream (events, vault, flows, audit, integration) is as it was, and every app is up', async () => {
     expect(changedStreams(before, await snapshotStreams(nc))).toEqual([]);
     expect(appsAlive()).toEqual([]);

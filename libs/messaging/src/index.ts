@@ -8,3 +8,5 @@ export * from './nats-transport';
 export * from './nats-connection';
 export * from './rpc-controller.decorator';
 export * from './transient-errors';
+export * from './rpc-request.deserializer';
+export * from './malformed-request.guard';

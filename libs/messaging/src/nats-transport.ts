@@ -2,6 +2,7 @@ import { ClientProxyFactory, NatsOptions, Transport } from '@nestjs/microservice
 import type { PlatformConfig } from '@authpipe/config';
 import { inboxPrefix } from './nats-connection';
 import { RpcClient } from './rpc-client';
+import { RpcRequestDeserializer } from './rpc-request.deserializer';
 
 function servers(config: PlatformConfig): string[] {
   return config.NATS_URL.split(',');
@@ -30,6 +31,8 @@ export function natsServerOptions(config: PlatformConfig, app: string): NatsOpti
       // On shutdown: unsubscribe, give in-flight handlers this long to answer, then close.
       gracefulShutdown: true,
       gracePeriod: config.AUTHPIPE_SHUTDOWN_GRACE_MS,
+      // Garbage on a subject is answered INVALID_REQUEST; Nest's default deserializer let it crash the app.
+      deserializer: new RpcRequestDeserializer(),
     },
   };
 }

@@ -4,10 +4,10 @@ import { EVENT_STORE, READ_MODELS } from '@authpipe/platform';
 import type { EventStore } from '@authpipe/event-store';
 import { rawEvent } from './raw-event';
 import type { ReadModelStore } from '@authpipe/read-models';
-import { RPC_CLIENT, RpcClient } from '@authpipe/messaging';
+import { RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
 import type { Request } from 'express';
 import { IsOptional, IsString, Matches, MaxLength, MinLength } from 'class-validator';
-import { TENANT_ID_PATTERN, tenantStream } from '@authpipe/contracts';
+import { RpcErrorCodes, TENANT_ID_PATTERN, tenantStream } from '@authpipe/contracts';
 import { correlationIdOf, Problems } from '@authpipe/http';
 import { AdminGuard } from './admin.guard';
 import { TenantCommands } from './tenant-commands.service';
@@ -68,9 +68,17 @@ export class AdminController {
   /** A new data key version for the tenant; older versions keep decrypting until the rewrap moves them. */
   @Post(':tenantId/rotate-key')
   @HttpCode(200)
-  rotateKey(@Param('tenantId') tenantId: string, @Req() req: Request) {
+  async rotateKey(@Param('tenantId') tenantId: string, @Req() req: Request) {
     this.checkTenantId(tenantId);
-    return this.rpc.request('vaultRotateTenantKey', { tenantId, correlationId: correlationIdOf(req) });
+    if (!(await this.store.collection<TenantView>(TENANTS).findOne({ _id: tenantId }))) throw Problems.notFound('TENANT_NOT_FOUND', `no tenant ${tenantId}`);
+    try {
+      return await this.rpc.request('vaultRotateTenantKey', { tenantId, correlationId: correlationIdOf(req) });
+    } catch (err) {
+      // vault's typed refusals are the operator's mistake, not ours: a 409 that says why, not a 500.
+      if (err instanceof RpcError && err.code === RpcErrorCodes.NotFound) throw Problems.conflict('NO_DATA_KEY', `tenant ${tenantId} has no data key yet: one is created when its first secret is stored`);
+      if (err instanceof RpcError && err.code === RpcErrorCodes.TenantErased) throw Problems.conflict('TENANT_ERASED', `tenant ${tenantId} is erased`);
+      throw err;
+    }
   }
 
   @Post(':tenantId/api-keys')

@@ -1,5 +1,5 @@
 import { Type } from 'class-transformer';
-import { IsIn, IsInt, IsISO8601, IsOptional, IsString, Matches, MaxLength, Min, ValidateNested, IsArray, ArrayMaxSize } from 'class-validator';
+import { IsIn, IsInt, IsISO8601, IsObject, IsOptional, IsString, Matches, MaxLength, Min, ValidateNested, IsArray, ArrayMaxSize } from 'class-validator';
 import { CONNECTION_ID_PATTERN, PROVIDER_KEY_PATTERN, TENANT_ID_PATTERN } from '../ids';
 import { RpcRequest } from './common';
 
@@ -24,7 +24,8 @@ export class StoreCredentialRequest extends RpcRequest {
   @Matches(TENANT_ID_PATTERN) tenantId: string;
   @Matches(CONNECTION_ID_PATTERN) connectionId: string;
   @Matches(PROVIDER_KEY_PATTERN) provider: string;
-  @ValidateNested() @Type(() => CredentialSecret) credential: CredentialSecret;
+  /** IsObject: ValidateNested alone validates each element of an array, so `[credential]` would pass and be stored. */
+  @IsObject() @ValidateNested() @Type(() => CredentialSecret) credential: CredentialSecret;
   /**
    * Optimistic concurrency: the version the caller read (0 = must not exist). Omit to replace whatever is stored
    * (a reconnect). A refresher passes the version it refreshed, so a stale worker cannot overwrite a newer credential.
