@@ -64,6 +64,8 @@ describe('bad HTTP input is a 4xx problem with a stable code', () => {
     ['a body over the limit', () => post(`{"name":"${'a'.repeat(200_000)}"}`), 413, 'PAYLOAD_TOO_LARGE'],
     ['bytes that are not UTF-8', () => post(Buffer.from([0x7b, 0x22, 0x6e, 0x61, 0x6d, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d])), 400, 'INVALID_ENCODING'],
     ['an unknown charset', () => post('{"name":"a"}', [['Content-Type', 'application/json; charset=no-such']]), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['JSON in UTF-7', () => post('{"name":"+ADw-script+AD4-"}', [['Content-Type', 'application/json; charset=utf-7']]), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['JSON in UTF-16', () => post(Buffer.from('{"name":"a"}', 'utf16le'), [['Content-Type', 'application/json; charset=utf-16le']]), 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['an unknown Content-Encoding', () => post('{"name":"a"}', [['Content-Type', 'application/json'], ['Content-Encoding', 'x-unknown']]), 415, 'UNSUPPORTED_MEDIA_TYPE'],
     ['gzip that is not gzip', () => post('{"name":"a"}', [['Content-Type', 'application/json'], ['Content-Encoding', 'gzip']]), 400, 'INVALID_REQUEST'],
     ['a form nested too deep', () => post(`${'a[b]'.repeat(100)}=1`, [['Content-Type', 'application/x-www-form-urlencoded']]), 400, 'INVALID_REQUEST'],
@@ -74,6 +76,12 @@ describe('bad HTTP input is a 4xx problem with a stable code', () => {
   ])('%s', async (_name, send, status, code) => {
     await expectProblem(await send(), status, code);
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('does not quote a path it could not decode', async () => {
+    const res = await sendRaw(baseUrl, { method: 'POST', target: '/things/%ED%A0%80', headers: [] });
+    expect(res.status).toBe(400);
+    expect(res.body.toString()).not.toContain('decode param');
   });
 
   it('still takes a real gzip body', async () => {

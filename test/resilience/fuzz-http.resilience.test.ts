@@ -191,7 +191,7 @@ describe('fuzzed HTTP input', () => {
     // Real authorization requests, paused where the provider redirects back: each state is live once, the rest is forged.
     const numRuns = runs(8);
     const states: string[] = [];
-    for (let i = 0; i < numRuns; i++) {
+    for (let i = 0; i < numRuns + 2; i++) {
       const res = await fetch(`${platform.gatewayUrl}/v1/connect-sessions`, {
         method: 'POST',
         headers: { authorization: `Bearer ${credentials.tenantKey}`, 'content-type': 'application/json' },
@@ -203,13 +203,20 @@ describe('fuzzed HTTP input', () => {
       states.push(new URL(result.stoppedAt!).searchParams.get('state')!);
     }
     const start = await snapshotStreams(nc);
+    const callbackOp = operations.find((op) => op.path === '/v1/oauth/callback/{provider}')!;
+    // Found by the fuzz suite (each was a 502 page): a code the provider refuses, and a response with an empty code.
+    for (const [state, code] of [[states.pop()!, 'forged-code-the-provider-never-issued'], [states.pop()!, '']]) {
+      const c = describedCase({ request: { method: 'GET', target: `/v1/oauth/callback/gmail?${new URLSearchParams({ code, iss: gmail.issuer, state })}`, headers: [] }, faults: ['forged code'], mayAccept: false, browserShaped: true });
+      const res = await sendRaw(platform.gatewayUrl, c.request);
+      check(callbackOp, c, res);
+      expect(res.status).toBe(400);
+    }
     const forged = fc.oneof(
       // A code the provider never issued, with the right issuer: the exchange itself is refused.
       fc.record({ code: fc.oneof(hostileString(), fc.stringMatching(/^[A-Za-z0-9_-]{20,60}$/)), iss: fc.constant(gmail.issuer) }),
       fc.record({ code: hostileString(), iss: fc.oneof(hostileString(), fc.webUrl()) }, { requiredKeys: ['iss'] }),
       fc.record({ error: fc.oneof(fc.constantFrom('access_denied', 'server_error'), hostileString()), error_description: hostileString(), iss: fc.constant(gmail.issuer) }, { requiredKeys: ['error'] }),
     );
-    const callbackOp = operations.find((op) => op.path === '/v1/oauth/callback/{provider}')!;
     let used = 0;
     await fc.assert(
       fc.asyncProperty(forged, async (fields) => {
@@ -226,7 +233,7 @@ describe('fuzzed HTTP input', () => {
     const after = await snapshotStreams(nc);
     const expectedToMove = ['AUTHPIPE_EVENTS', 'KV_authpipe_oauth_states', 'AUTHPIPE_AUDIT', 'AUTHPIPE_INTEGRATION', 'KV_authpipe_relay_checkpoints'];
     expect(changedStreams(start, after).filter((name) => !expectedToMove.includes(name))).toEqual([]);
-    expect(after.AUTHPIPE_EVENTS.lastSeq - start.AUTHPIPE_EVENTS.lastSeq).toBeLessThanOrEqual(states.length);
+    expect(after.AUTHPIPE_EVENTS.lastSeq - start.AUTHPIPE_EVENTS.lastSeq).toBeLessThanOrEqual(states.length + 2);
     const connections = await fetch(`${platform.queryUrl}/v1/connections`, { headers: { authorization: `Bearer ${credentials.tenantKey}` } });
     expect(((await connections.json()) as { items: { status: string }[] }).items.filter((c) => c.status === 'connected')).toEqual([]);
     expect(appsAlive()).toEqual([]);

@@ -4,7 +4,8 @@ import { isTransientFailure, RpcError } from '@authpipe/messaging';
 import { Problem } from './problem';
 
 const KNOWN: Record<number, [code: string, title: string, detail?: string]> = {
-  400: ['INVALID_REQUEST', 'The request is invalid', 'the request body could not be parsed'],
+  // Nest turns body-parser's SyntaxError and the router's URIError (a path that is not percent-encoded UTF-8) into this.
+  400: ['INVALID_REQUEST', 'The request is invalid', 'the request body or path could not be parsed'],
   401: ['UNAUTHORIZED', 'Authentication required'],
   403: ['FORBIDDEN', 'Not allowed'],
   404: ['NOT_FOUND', 'Not found', 'no such route'],
@@ -16,7 +17,7 @@ const KNOWN: Record<number, [code: string, title: string, detail?: string]> = {
 
 /**
  * What Express's body parsers and router throw at a bad request (http-errors style: a 4xx `status`, a `type`):
- * the body is not JSON, too large, in an unknown charset or encoding, not UTF-8; a path is not valid percent-encoding.
+ * the body is too large, in an unknown charset or encoding, not UTF-8, not valid gzip.
  */
 const CLIENT_ERRORS: Record<string, [status: number, code: string, title: string, detail: string]> = {
   'entity.parse.failed': [400, 'INVALID_REQUEST', 'The request is invalid', 'the request body could not be parsed'],
@@ -33,7 +34,6 @@ function fromClientError(err: unknown): Problem | undefined {
   if (typeof status !== 'number' || status < 400 || status > 499) return undefined;
   const known = typeof type === 'string' ? CLIENT_ERRORS[type] : undefined;
   if (known) return new Problem(...known);
-  if (err instanceof URIError) return new Problem(400, 'INVALID_REQUEST', 'The request is invalid', 'the path is not valid percent-encoded UTF-8');
   // Decompression failures and the like: a message may quote the request, so only the status is kept.
   const [code, title, detail] = KNOWN[status] ?? ['INVALID_REQUEST', 'The request is invalid', 'the request could not be read'];
   return new Problem(status, code, title, detail);

@@ -1,4 +1,5 @@
 import { HttpException } from '@nestjs/common';
+import { PROVIDER_KEY_PATTERN } from '@authpipe/contracts';
 
 /** One invalid field of a request. */
 export interface FieldProblem {
@@ -44,5 +45,8 @@ export const Problems = {
   forbidden: (detail: string) => new Problem(403, 'FORBIDDEN', 'Not allowed', detail),
   notFound: (code: string, detail: string) => new Problem(404, code, 'Not found', detail),
   conflict: (code: string, detail: string) => new Problem(409, code, 'Conflict', detail),
+  /** The key is quoted only when it is shaped like one: a detail never carries arbitrary input (a script tag, say). */
+  unknownProvider: (key: string) =>
+    new Problem(404, 'UNKNOWN_PROVIDER', 'Not found', `no provider ${PROVIDER_KEY_PATTERN.test(key) ? `"${key}"` : 'by that name'}; GET /v1/providers lists them`),
   unavailable: (detail: string) => new Problem(503, 'UNAVAILABLE', 'Temporarily unavailable', detail, undefined, { 'Retry-After': '1' }),
 };

@@ -19,14 +19,39 @@ export class InvalidBodyEncodingError extends Error {
   }
 }
 
-/** body-parser's verify hook: it sees the raw bytes before they are decoded, and decoding would hide bad ones. */
-function strictUtf8(_req: IncomingMessage, _res: ServerResponse, body: Buffer, charset: string | undefined): void {
-  if (charset && !/^utf-?8$/i.test(charset)) return;
+/** A JSON body declared in another charset than UTF-8: 415 (ProblemFilter). */
+export class UnsupportedCharsetError extends Error {
+  readonly status = 415;
+  readonly expose = true;
+  readonly type = 'charset.unsupported';
+  constructor() {
+    super('JSON must be UTF-8');
+    this.name = UnsupportedCharsetError.name;
+  }
+}
+
+const isUtf8Charset = (charset: string | undefined): boolean => !charset || /^utf-?8$/i.test(charset);
+
+function requireUtf8(body: Buffer): void {
   try {
     utf8.decode(body);
   } catch {
     throw new InvalidBodyEncodingError();
   }
+}
+
+/**
+ * body-parser's verify hooks see the raw bytes before they are decoded (decoding would hide bad ones). JSON is UTF-8
+ * only (RFC 8259 section 8.1): body-parser would also decode UTF-7 and UTF-16, the first a known way to smuggle markup.
+ * Forms may also be ISO-8859-1, which any byte sequence is.
+ */
+function verifyJson(_req: IncomingMessage, _res: ServerResponse, body: Buffer, charset: string | undefined): void {
+  if (!isUtf8Charset(charset)) throw new UnsupportedCharsetError();
+  requireUtf8(body);
+}
+
+function verifyForm(_req: IncomingMessage, _res: ServerResponse, body: Buffer, charset: string | undefined): void {
+  if (isUtf8Charset(charset)) requireUtf8(body);
 }
 
 /**
@@ -51,13 +76,13 @@ function answerUnparsableRequests(server: Server): void {
 
 /**
  * Strict request parsing for an HTTP app; call before it listens. JSON and form bodies are parsed as Nest does by
- * default (same limit, extended forms, and Nest then skips its own parsers), except that bytes which are not UTF-8
- * are refused instead of silently replaced; requests Node cannot parse get a problem too.
+ * default (same limit, extended forms, and Nest then skips its own parsers), except that JSON must be UTF-8 and bytes
+ * that are not UTF-8 are refused instead of silently replaced; requests Node cannot parse get a problem too.
  */
 export function useStrictRequestParsing(app: INestApplication): void {
   const express = app as NestExpressApplication;
   // Nest's typing omits `verify` (it uses it for rawBody, which these apps do not enable); body-parser takes it.
-  express.useBodyParser('json', { limit: BODY_LIMIT, verify: strictUtf8 } as never);
-  express.useBodyParser('urlencoded', { limit: BODY_LIMIT, extended: true, verify: strictUtf8 } as never);
+  express.useBodyParser('json', { limit: BODY_LIMIT, verify: verifyJson } as never);
+  express.useBodyParser('urlencoded', { limit: BODY_LIMIT, extended: true, verify: verifyForm } as never);
   answerUnparsableRequests(app.getHttpServer() as Server);
 }

@@ -30,6 +30,7 @@ describe('RpcRequestDeserializer', () => {
     ['an envelope for another subject', JSON.stringify({ pattern: 'authpipe.vault.credential.store', data: {}, id: 'r1' })],
     ['an envelope without data', JSON.stringify({ pattern: subject, id: 'r1' })],
     ['an array', '[1,2]'],
+    ['an envelope with a __proto__ beside its fields', `{"pattern":"${subject}","data":{},"id":"r1","__proto__":{"polluted":true}}`],
   ])('refuses %s', (_name, text) => {
     const packet = read(text);
     expect(packet.data).toBeInstanceOf(MalformedRequest);

@@ -10,6 +10,7 @@ export class MalformedRequest {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
+const ENVELOPE_KEYS = new Set(['pattern', 'data', 'id']);
 
 /**
  * Reads NATS messages for the apps' RPC listeners. Nest's own deserializer throws on bytes that are not JSON, and
@@ -28,6 +29,8 @@ export class RpcRequestDeserializer implements ConsumerDeserializer {
       return malformed(channel, undefined, 'the message is not UTF-8 JSON');
     }
     if (typeof decoded !== 'object' || decoded === null || Array.isArray(decoded)) return malformed(channel, undefined, 'the message is not a request envelope { pattern, data, id }');
+    // Nest's client sends exactly these three: anything else (a `__proto__` smuggled beside them) is not its envelope.
+    if (Object.keys(decoded).some((key) => !ENVELOPE_KEYS.has(key))) return malformed(channel, undefined, 'the request envelope has fields other than pattern, data and id');
     const { pattern, data, id } = decoded as Record<string, unknown>;
     const validId = typeof id === 'string' && id.length > 0 && id.length <= 200 ? id : undefined;
     if (!validId) return malformed(channel, undefined, 'the request envelope has no string id');

@@ -82,18 +82,33 @@ const BODY_LIMIT_BYTES = 100 * 1024;
 
 const pathParamsOf = (template: string): string[] => [...template.matchAll(/\{([^}]+)\}/g)].map((m) => m[1]);
 
+const decodes = (raw: string): boolean => {
+  try {
+    decodeURIComponent(raw);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 /** A path parameter that cannot name anything that exists: hostile, encoded or not, or bytes that are not UTF-8. */
-const hostileSegment = (): fc.Arbitrary<{ raw: string; fault: string }> =>
+const hostileSegment = (): fc.Arbitrary<{ raw: string; fault: string; undecodable?: boolean }> =>
   fc.oneof(
     injectionString().map((s) => ({ raw: encodePart(s), fault: `path param ${JSON.stringify(s.slice(0, 30))}` })),
     hostileString().map((s) => ({ raw: encodePart(s) || '%20', fault: 'random path param' })),
-    fc.constantFrom('..', '.', '%2e%2e', '..%2f..%2fadmin', '%00', '%FF%FE', '%C0%AF', '%ED%A0%80', '%zz', '%', '%E2%82', 'a%2Fb', '~', ';x=1').map((raw) => ({ raw, fault: `raw path param ${raw}` })),
+    fc.constantFrom('..', '.', '%2e%2e', '..%2f..%2fadmin', '%00', '%FF%FE', '%C0%AF', '%ED%A0%80', '%zz', '%', '%E2%82', 'a%2Fb', '~', ';x=1').map((raw) => ({
+      raw,
+      fault: `raw path param ${raw}`,
+      // The router cannot decode it, so no route sees it: the answer is a problem even on a page route (a browser only
+      // follows links the gateway built, which never hold such bytes).
+      undecodable: !decodes(raw),
+    })),
     fc.integer({ min: 300, max: 3000 }).map((n) => ({ raw: 'x'.repeat(n), fault: `path param of ${n} chars` })),
     fc.constantFrom('org_nobody_here', 'con_AAAAAAAAAAAAAAAAAAAAAA', 'nosuchprovider', 'user-nobody').map((raw) => ({ raw, fault: `unknown id ${raw}` })),
   );
 
 /** A plausible path parameter (may name something that exists: only for reads). */
-const plausibleSegment = (name: string, known: Record<string, string[]>): fc.Arbitrary<{ raw: string; fault?: string }> =>
+const plausibleSegment = (name: string, known: Record<string, string[]>): fc.Arbitrary<{ raw: string; fault?: string; undecodable?: boolean }> =>
   fc.constantFrom(...(known[name] ?? ['x'])).map((raw) => ({ raw: encodePart(raw) }));
 
 const queryPart = (): fc.Arbitrary<{ raw: string; fault: string }> =>
@@ -337,7 +352,7 @@ export function httpCases(op: Operation, credentials: Credentials, known: Record
         request: { method: op.method, target, headers, ...(body.bytes ? { body: body.bytes } : {}) },
         faults,
         mayAccept,
-        browserShaped: (!body.bytes || Boolean(body.form)) && extra.browserLike,
+        browserShaped: (!body.bytes || Boolean(body.form)) && extra.browserLike && !chosen.some((c) => c.undecodable),
       });
     });
 }

@@ -62,7 +62,7 @@ export class ApiKeyConnectService {
 
   /** The API-key provider named, or a problem saying why it is not one. */
   provider(key: string): ProviderDefinition {
-    if (!this.catalog.has(key)) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${key.slice(0, 40)}"; GET /v1/providers lists them`);
+    if (!this.catalog.has(key)) throw Problems.unknownProvider(key);
     const provider = this.catalog.get(key);
     if (provider.authModel !== 'api_key') {
       throw new Problem(400, 'UNSUPPORTED_AUTH_MODEL', 'Not an API-key provider', `${provider.key} connects through OAuth: create a connect session`);

@@ -194,6 +194,8 @@ export class ConnectFlowService {
             : `${provider.displayName} reported an error. Nothing was connected.`;
       throw await fail(err.reason === 'invalid_state' ? 'invalid_state' : err.reason, 400, message, err, err.providerError);
     }
+    // A success response without a code is not one: refused here rather than sent on to the token endpoint.
+    if (!callback.get('code')) throw await fail('provider_error', 400, `${provider.displayName} sent an incomplete sign-in response. Nothing was connected.`);
 
     const secret = await this.rpc.request('vaultReadTenantSecret', {
       tenantId: request.tenantId,
@@ -269,7 +271,7 @@ export class ConnectFlowService {
     try {
       return this.catalog.get(key);
     } catch (err) {
-      if (err instanceof UnknownProviderError) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${key.slice(0, 40)}"; GET /v1/providers lists them`);
+      if (err instanceof UnknownProviderError) throw Problems.unknownProvider(key);
       throw err;
     }
   }

@@ -36,7 +36,7 @@ export class CredentialsService {
   ) {}
 
   async get(tenantId: string, keyId: string, provider: string, userId: string, correlationId: string): Promise<CredentialResponse> {
-    if (!this.catalog.has(provider)) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${provider}"; GET /v1/providers lists them`);
+    if (!this.catalog.has(provider)) throw Problems.unknownProvider(provider);
     const connectionId = connectionIdFor(tenantId, provider, userId);
     const connection = await this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, tenantId });
     if (!connection || connection.status === 'disconnected') {

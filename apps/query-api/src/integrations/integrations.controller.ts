@@ -44,7 +44,7 @@ export class IntegrationsController {
   @Delete(':provider')
   @HttpCode(204)
   async remove(@Tenant() tenant: TenantPrincipal, @Param('provider') providerKey: string, @Req() req: Request): Promise<void> {
-    if (!this.catalog.has(providerKey)) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${providerKey.slice(0, 40)}"`);
+    if (!this.catalog.has(providerKey)) throw Problems.unknownProvider(providerKey);
     const correlationId = correlationIdOf(req);
     let position: bigint | undefined;
     try {
@@ -60,7 +60,7 @@ export class IntegrationsController {
   /** Register or replace the tenant's OAuth app for a provider: the secret goes to vault first, then the event. */
   @Put(':provider')
   async register(@Tenant() tenant: TenantPrincipal, @Param('provider') providerKey: string, @Body() body: RegisterIntegrationBody, @Req() req: Request) {
-    if (!this.catalog.has(providerKey)) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${providerKey.slice(0, 40)}"; GET /v1/providers lists them`);
+    if (!this.catalog.has(providerKey)) throw Problems.unknownProvider(providerKey);
     const provider = this.catalog.get(providerKey);
     if (!provider.oauth2) throw new Problem(400, 'UNSUPPORTED_AUTH_MODEL', 'Not an OAuth provider', `${provider.key} uses API keys; it needs no OAuth app`);
     const known = new Set(provider.oauth2.scopes.map((s) => s.name));

@@ -30,7 +30,7 @@ export class ProvidersController {
 
   @Get(':provider')
   get(@Param('provider') key: string) {
-    if (!this.catalog.has(key)) throw Problems.notFound('UNKNOWN_PROVIDER', `no provider "${key.slice(0, 40)}"`);
+    if (!this.catalog.has(key)) throw Problems.unknownProvider(key);
     return view(this.catalog.get(key));
   }
 }
