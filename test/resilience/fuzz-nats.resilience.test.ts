@@ -15,7 +15,7 @@ import { changedStreams, snapshotStreams, StoreSnapshot } from './support/fuzz-s
  * Replay a failure with FUZZ_SEED=<seed>; RESILIENCE_SCALE multiplies the cases.
  */
 
-const BASE_RUNS = 40;
+const BASE_RUNS = 100;
 const REPLY_TIMEOUT_MS = 10_000;
 const TYPED_CODES = new Set<string>(Object.values(RpcErrorCodes).filter((code) => code !== RpcErrorCodes.Internal));
 const APPS = ['vault', 'query-api', 'oauth-gateway', 'refresher', 'health-monitor'];
