@@ -97,6 +97,21 @@ export function eventStoreContract(
         expect(read[2].revision).toBe(result.nextExpectedRevision);
       });
 
+      it('reads only the events after a revision (how a gap in a delivery is filled)', async () => {
+        const streamId = newStreamId();
+        await store.appendToStream(streamId, events(2), { expectedRevision: 'no_stream' });
+        // Another stream's event in between: revisions of one stream need not be consecutive numbers.
+        await store.appendToStream(newStreamId(), events(1), { expectedRevision: 'no_stream' });
+        const all = [...(await store.readStream(streamId))];
+        await store.appendToStream(streamId, events(2), { expectedRevision: all[1].revision });
+        const read = await store.readStream(streamId);
+        expect(read).toHaveLength(4);
+        expect(await store.readStream(streamId, { after: read[0].revision })).toEqual(read.slice(1));
+        expect(await store.readStream(streamId, { after: read[1].revision })).toEqual(read.slice(2));
+        expect(await store.readStream(streamId, { after: read[3].revision })).toEqual([]);
+        expect(await store.readStream(newStreamId(), { after: 5n })).toEqual([]);
+      });
+
       it('returns [] for a stream that does not exist', async () => {
         await expect(store.readStream(newStreamId())).resolves.toEqual([]);
       });

@@ -20,6 +20,11 @@ export interface SubscribeOptions {
   fromPosition?: bigint;
 }
 
+export interface ReadStreamOptions {
+  /** Exclusive: only the events with a revision strictly greater (the events after one already handled). */
+  after?: bigint;
+}
+
 export interface EventSubscription {
   /** Resolves once every event that existed when the subscription started has been handled. */
   readonly caughtUp: Promise<void>;
@@ -40,8 +45,8 @@ export interface EventStore {
    * (a retry) stores nothing new and returns success.
    */
   appendToStream(streamId: string, events: NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult>;
-  /** All events of one stream in order; [] when the stream does not exist. */
-  readStream(streamId: string): Promise<RecordedEvent[]>;
+  /** All events of one stream in order (those after `options.after` only); [] when there are none. */
+  readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>;
   /**
    * Deliver every event of every stream in global order from a checkpoint: catch up, then live.
    * The handler is awaited: one event at a time, in order.

@@ -5,6 +5,7 @@ import { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store'
 
 export * from './event-store.port';
 export * from './errors';
+export * from './stream-sequencer';
 export { JetStreamEventStore, DEFAULT_EVENT_STREAM } from './jetstream/jetstream-event-store';
 export type { JetStreamEventStoreOptions } from './jetstream/jetstream-event-store';
 export { DEFAULT_SUBJECT_PREFIX } from './jetstream/jetstream-mapping';

@@ -1,7 +1,7 @@
 import { EventStoreDBClient, FORWARDS, START, StreamNotFoundError, WrongExpectedVersionError } from '@eventstore/db-client';
 import { parseStreamId } from '@authpipe/contracts';
 import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
-import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, SubscribeOptions } from '../event-store.port';
+import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
 import { isOurEvent, isTransient, toEsdbExpectedRevision, toEventData, toRecordedEvent } from './eventstoredb-mapping';
 import { EventStoreDbSubscription, ResubscribePolicy } from './eventstoredb-subscription';
@@ -55,11 +55,13 @@ export class EventStoreDbEventStore implements EventStore {
     }
   }
 
-  async readStream(streamId: string): Promise<RecordedEvent[]> {
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     parseStreamId(streamId);
     const events: RecordedEvent[] = [];
+    // EventStoreDB revisions are consecutive within a stream: the one after `after` is `after + 1`.
+    const fromRevision = options.after === undefined ? START : options.after + 1n;
     try {
-      for await (const resolved of this.client.readStream(streamId, { direction: FORWARDS, fromRevision: START })) {
+      for await (const resolved of this.client.readStream(streamId, { direction: FORWARDS, fromRevision })) {
         if (resolved.event && isOurEvent(resolved.event)) events.push(toRecordedEvent(resolved.event));
       }
     } catch (err) {

@@ -11,7 +11,7 @@ import {
   StreamConfig,
 } from 'nats';
 import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
-import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, SubscribeOptions } from '../event-store.port';
+import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
 import { decodeEvent, encodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
 import { JetStreamSubscription } from './jetstream-subscription';
@@ -113,8 +113,9 @@ export class JetStreamEventStore implements EventStore {
     return { nextExpectedRevision: BigInt(ack!.seq), position: BigInt(ack!.seq) };
   }
 
-  async readStream(streamId: string): Promise<RecordedEvent[]> {
-    return this.readSubject(this.subjects.subjectOf(streamId), 1);
+  async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
+    const from = options.after === undefined ? 1 : toSequence(options.after, 'revision') + 1;
+    return this.readSubject(this.subjects.subjectOf(streamId), from);
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => Promise<void>, options: SubscribeOptions = {}): EventSubscription {

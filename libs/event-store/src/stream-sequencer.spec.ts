@@ -1,0 +1,169 @@
+import fc from 'fast-check';
+import type { RecordedEvent } from '@authpipe/contracts';
+import type { ReadStreamOptions } from './event-store.port';
+import { InMemoryStreamRevisions, StreamSequencer } from './stream-sequencer';
+
+/**
+ * A history as a store holds it: events of several streams interleaved, `revision` and `position` both the global
+ * sequence (JetStream's numbering, where one stream's revisions are not consecutive) or, with `consecutive`, each
+ * stream counting 0, 1, 2... (EventStoreDB's).
+ */
+function history(streamOfEach: number[], consecutive = false): RecordedEvent[] {
+  const counts = new Map<number, number>();
+  return streamOfEach.map((stream, index) => {
+    const revision = counts.get(stream) ?? 0;
+    counts.set(stream, revision + 1);
+    return {
+      eventId: `e${index + 1}`,
+      type: 'Disconnected',
+      data: { connectionId: `c${stream}`, tenantId: 't', provider: 'p' },
+      metadata: { correlationId: 'c', occurredAt: '2026-11-27T10:00:00.000Z', schemaVersion: 1, producer: 'spec' },
+      streamId: `connection-c${stream}`,
+      revision: consecutive ? BigInt(revision) : BigInt(index + 1),
+      position: BigInt(index + 1),
+    } as RecordedEvent;
+  });
+}
+
+/** The store's side of the sequencer: reads of one stream's tail, counted. */
+function storeOf(events: RecordedEvent[]) {
+  const reads: { streamId: string; after?: bigint }[] = [];
+  return {
+    reads,
+    async readStream(streamId: string, options: ReadStreamOptions = {}) {
+      reads.push({ streamId, after: options.after });
+      return events.filter((e) => e.streamId === streamId && (options.after === undefined || e.revision > options.after));
+    },
+  };
+}
+
+function byStream(events: RecordedEvent[]): Record<string, string[]> {
+  const result: Record<string, string[]> = {};
+  for (const e of events) (result[e.streamId] ??= []).push(e.eventId);
+  return result;
+}
+
+async function run(events: RecordedEvent[], delivery: RecordedEvent[], revisions = new InMemoryStreamRevisions()) {
+  const store = storeOf(events);
+  const handled: RecordedEvent[] = [];
+  const sequencer = new StreamSequencer(store, revisions, async (e) => void handled.push(e));
+  for (const e of delivery) await sequencer.deliver(e);
+  return { handled, store, sequencer, revisions };
+}
+
+describe('StreamSequencer', () => {
+  it('handles an in-order delivery once, reading a stream only when it cannot rule out a gap, and handles what it read', async () => {
+    const events = history([1, 1, 2, 1, 2]);
+    const { handled, store, sequencer } = await run(events, [...events, ...events]);
+    expect(byStream(handled)).toEqual(byStream(events));
+    // Revisions are global sequences here: the first event of each stream could have a predecessor, so the stream
+    // is read, and its events read ahead are handled at once; their own deliveries are then duplicates.
+    expect(handled.map((e) => e.eventId)).toEqual(['e1', 'e2', 'e4', 'e3', 'e5']);
+    expect(store.reads).toEqual([
+      { streamId: 'connection-c1', after: undefined },
+      { streamId: 'connection-c2', after: undefined },
+    ]);
+    expect(sequencer.stats).toEqual({ delivered: 10, duplicates: 8, streamReads: 2, handled: 5 });
+  });
+
+  it('handles a live event whose revision follows the last handled one without reading', async () => {
+    const events = history([1, 1, 2]);
+    const { store } = await run(events, [events[0], events[1]]);
+    expect(store.reads).toEqual([{ streamId: 'connection-c1', after: undefined }]);
+    const live = await run(events.slice(0, 1), events.slice(0, 1));
+    const sequencer = live.sequencer;
+    await sequencer.deliver(events[1]); // revision 2 after 1: provably next
+    expect(live.handled.map((e) => e.eventId)).toEqual(['e1', 'e2']);
+    expect(live.store.reads).toHaveLength(1);
+  });
+
+  it('with consecutive revisions (EventStoreDB) an in-order delivery reads nothing', async () => {
+    const events = history([1, 2, 1, 1, 2], true);
+    const { handled, store } = await run(events, events);
+    expect(handled).toEqual(events);
+    expect(store.reads).toEqual([]);
+  });
+
+  it('fills a gap from the store before the delivered event, and later deliveries of the filled events are duplicates', async () => {
+    const events = history([1, 1, 1, 1], true);
+    const { handled, store, sequencer } = await run(events, [events[0], events[3], events[1], events[2]]);
+    expect(handled.map((e) => e.eventId)).toEqual(['e1', 'e2', 'e3', 'e4']);
+    expect(store.reads).toEqual([{ streamId: 'connection-c1', after: 0n }]);
+    expect(sequencer.stats).toMatchObject({ duplicates: 2, handled: 4 });
+  });
+
+  it('resumes from the saved revisions: after a restart a redelivery of handled events handles nothing', async () => {
+    const events = history([1, 2, 1, 2, 1], true);
+    const first = await run(events, events.slice(0, 3));
+    const second = await run(events, events, first.revisions);
+    expect(second.handled.map((e) => e.eventId)).toEqual(['e4', 'e5']);
+  });
+
+  it('hands the store a revision only when it is saved after the handler succeeded; a failed handler is retried on redelivery', async () => {
+    const events = history([1, 1], true);
+    const store = storeOf(events);
+    const revisions = new InMemoryStreamRevisions();
+    let fail = true;
+    const handled: string[] = [];
+    const sequencer = new StreamSequencer(store, revisions, async (e) => {
+      if (e.eventId === 'e2' && fail) throw new Error('read model down');
+      handled.push(e.eventId);
+    });
+    await sequencer.deliver(events[0]);
+    await expect(sequencer.deliver(events[1])).rejects.toThrow('read model down');
+    expect(revisions.revisions.get('connection-c1')).toBe(0n);
+    fail = false;
+    await sequencer.deliver(events[1]);
+    expect(handled).toEqual(['e1', 'e2']);
+  });
+
+  it('serialises concurrent deliveries', async () => {
+    const events = history([1, 1, 1], true);
+    const store = storeOf(events);
+    const handled: string[] = [];
+    let running = 0;
+    const sequencer = new StreamSequencer(store, new InMemoryStreamRevisions(), async (e) => {
+      expect(++running).toBe(1);
+      await new Promise((r) => setTimeout(r, 1));
+      handled.push(e.eventId);
+      running--;
+    });
+    await Promise.all([events[2], events[0], events[1], events[2]].map((e) => sequencer.deliver(e)));
+    expect(handled).toEqual(['e1', 'e2', 'e3']);
+  });
+
+  it('forgets least recently used streams beyond its cache and reloads them from the revisions it saved', async () => {
+    const events = history([1, 2, 3, 1, 2, 3], true);
+    const store = storeOf(events);
+    const revisions = new InMemoryStreamRevisions();
+    const loads = jest.spyOn(revisions, 'load');
+    const handled: string[] = [];
+    const sequencer = new StreamSequencer(store, revisions, async (e) => void handled.push(e.eventId), { cachedStreams: 2 });
+    for (const e of [...events, ...events]) await sequencer.deliver(e);
+    expect(handled).toEqual(['e1', 'e2', 'e3', 'e4', 'e5', 'e6']);
+    expect(loads.mock.calls.length).toBeGreaterThan(3);
+  });
+
+  it('any delivery that holds every event at least once, repeated and in any order, handles each stream exactly once in its order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 }),
+        fc.boolean(),
+        fc.func(fc.integer()),
+        fc.array(fc.nat(), { maxLength: 40 }),
+        async (streams, consecutive, rank, repeats) => {
+          const events = history(streams, consecutive);
+          const copies = [...events, ...repeats.map((i) => events[i % events.length])];
+          const delivery = copies
+            .map((e, i) => ({ e, key: rank(i) }))
+            .sort((a, b) => a.key - b.key)
+            .map(({ e }) => e);
+          const { handled } = await run(events, delivery);
+          expect(byStream(handled)).toEqual(byStream(events));
+          expect(handled).toHaveLength(events.length);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
