@@ -26,3 +26,30 @@ export async function applyOnce(
     throw err;
   }
 }
+
+/**
+ * For a document that events of many streams update (a tenant's hourly counters): apply the update only if the
+ * document has not yet seen this event's stream at this revision or later. The document keeps, per stream, the
+ * last revision applied (`revisions.<streamId>`), in the same atomic update, so a redelivered event changes nothing
+ * whatever the order in which the streams' events arrive (the projector hands each stream's events in order).
+ * @returns whether the document changed.
+ */
+export async function applyOncePerStream(
+  collection: ReadModelCollection,
+  id: string,
+  event: RecordedEvent,
+  update: Update,
+  options: { upsert: boolean },
+): Promise<boolean> {
+  const field = `revisions.${event.streamId}`;
+  const revision = Number(event.revision);
+  const filter: Filter = { _id: id, $or: [{ [field]: { $lt: revision } }, { [field]: { $exists: false } }] };
+  const set = { ...((update.$set as Record<string, unknown>) ?? {}), [field]: revision };
+  try {
+    const result = await collection.updateOne(filter, { ...update, $set: set }, { upsert: options.upsert });
+    return result.modifiedCount + result.upsertedCount > 0;
+  } catch (err) {
+    if (err instanceof DuplicateKeyError) return false;
+    throw err;
+  }
+}

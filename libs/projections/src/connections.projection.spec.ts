@@ -1,6 +1,6 @@
 import { AuthpipeEvent, connectionIdFor, connectionStream, createEvent, RecordedEvent } from '@authpipe/contracts';
 import { Document, InMemoryReadModelStore, ReadModelStore } from '@authpipe/read-models';
-import { CONNECTIONS, ConnectionsProjection, ConnectionView } from './connections.projection';
+import { CONNECTIONS, ConnectionsProjection, ConnectionView, ERASED_TENANTS } from './connections.projection';
 
 const projection = new ConnectionsProjection();
 const tenantId = 'org_acme';
@@ -110,6 +110,17 @@ describe('ConnectionsProjection', () => {
     await projection.apply(erasure, store);
     expect(await connection()).toEqual(erased);
   });
+  it('the tenant erasure and the connection stream give the same documents in any interleaving', async () => {
+    const own = [connected(1, 0), refreshFailed(2, 10), refreshed(3, 20, 2), degraded(5, 40)];
+    const erasure = tenantErased(4, 30);
+    const clean = await (await given().when(...own.slice(0, 3), erasure, own[3])).all();
+    expect(clean[CONNECTIONS][0]).toMatchObject({ status: 'erased', revokedAt: at(30), credentialVersion: 2, health: 'degraded', updatedAt: at(40), lastPosition: 5 });
+    for (let at = 0; at <= own.length; at++) {
+      const interleaved = [...own.slice(0, at), erasure, ...own.slice(at)];
+      expect({ at, documents: await (await given().when(...interleaved)).all() }).toStrictEqual({ at, documents: clean });
+    }
+  });
+
   it('given Connected, Refreshed and Revoked, the connection reads as revoked with the refreshed credential facts', async () => {
     const history = [connected(1, 0), refreshed(2, 50, 2), revoked(3, 55)];
     const { connection } = await given().when(...history);
@@ -229,7 +240,7 @@ describe('ConnectionsProjection', () => {
       0,
     );
     const { all } = await given().when(failed, refreshed(2, 1, 2), revoked(3, 2));
-    expect(await all()).toStrictEqual({ [CONNECTIONS]: [] });
+    expect(await all()).toStrictEqual({ [CONNECTIONS]: [], [ERASED_TENANTS]: [] });
   });
 
   it('keeps no secret-like field in any document', async () => {

@@ -1,9 +1,17 @@
 import type { RecordedEvent } from '@authpipe/contracts';
-import type { ReadModelStore } from '@authpipe/read-models';
+import type { ReadModelCollection, ReadModelStore } from '@authpipe/read-models';
 import { applyOnce } from './apply-once';
 import { Projection } from './projection';
 
 export const CONNECTIONS = 'connections';
+/** Tenants whose erasure this projection has seen: a connection event arriving after the erasure stays erased. */
+export const ERASED_TENANTS = 'erased_tenants';
+
+export type ErasedTenantView = {
+  _id: string;
+  tenantId: string;
+  erasedAt: string;
+};
 
 export type ConnectionStatus = 'connected' | 'revoked' | 'disconnected' | 'erased';
 
@@ -31,16 +39,45 @@ export type ConnectionView = {
   health: 'healthy' | 'degraded';
   degradedAt?: string;
   updatedAt: string;
+  /** Position and id of the last event of the connection's own stream applied (the erasure is not one). */
   lastPosition: number;
   lastEventId: string;
 }
 
-/** Projects connection lifecycle events into the `connections` read model. */
+/**
+ * Projects connection lifecycle events into the `connections` read model.
+ *
+ * A connection's document follows its own stream (in order, guarded by lastPosition), plus one fact from another
+ * stream: its tenant's erasure (TenantErased, on the tenant's stream). The projector keeps each stream in order but
+ * not the interleaving of two streams, so the erasure is an overlay that commutes with the connection's events:
+ * it marks the tenant erased (erased_tenants) and every connection of the tenant erased, and every connection event
+ * applied after it is followed by the same overlay. Erasure wins whatever came first (a crypto-shredded connection
+ * never reads as connected again), and the document ends the same for any interleaving.
+ */
 export class ConnectionsProjection implements Projection {
   readonly name = 'connections';
-  readonly collections = [CONNECTIONS] as const;
+  readonly collections = [CONNECTIONS, ERASED_TENANTS] as const;
 
   async apply(event: RecordedEvent, store: ReadModelStore): Promise<void> {
+    if (event.type === 'TenantErased') return this.eraseTenant(event.data.tenantId, event.metadata.occurredAt, store);
+    await this.applyOwn(event, store);
+    const data = event.data as { connectionId?: string; tenantId?: string };
+    if (!data.connectionId || !data.tenantId) return;
+    const erasure = await store.collection<ErasedTenantView>(ERASED_TENANTS).findOne({ _id: data.tenantId });
+    if (erasure) await markErased(store.collection(CONNECTIONS), data.connectionId, erasure.erasedAt);
+  }
+
+  private async eraseTenant(tenantId: string, at: string, store: ReadModelStore): Promise<void> {
+    const erasures = store.collection<ErasedTenantView>(ERASED_TENANTS);
+    // A tenant is erased once; a second TenantErased (or a redelivery) keeps the first erasure's time.
+    await erasures.updateOne({ _id: tenantId }, { $setOnInsert: { tenantId, erasedAt: at } }, { upsert: true });
+    const { erasedAt } = (await erasures.findOne({ _id: tenantId }))!;
+    const connections = store.collection(CONNECTIONS);
+    for (const connection of await connections.find({ tenantId })) await markErased(connections, connection._id, erasedAt);
+  }
+
+  /** An event of the connection's own stream. */
+  private async applyOwn(event: RecordedEvent, store: ReadModelStore): Promise<void> {
     const connections = store.collection(CONNECTIONS);
     const at = event.metadata.occurredAt;
     switch (event.type) {
@@ -108,11 +145,6 @@ export class ConnectionsProjection implements Projection {
       case 'Recovered':
         await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'healthy', updatedAt: at }, $unset: { degradedAt: '' } }, { upsert: false });
         return;
-      case 'TenantErased':
-        for (const connection of await connections.find({ tenantId: event.data.tenantId })) {
-          await applyOnce(connections, connection._id, event, { $set: { status: 'erased', revokedAt: at, revocationReason: 'erased', updatedAt: at } }, { upsert: false });
-        }
-        return;
       case 'Disconnected':
         await applyOnce(connections, event.data.connectionId, event, { $set: { status: 'disconnected', updatedAt: at } }, { upsert: false });
         return;
@@ -120,4 +152,13 @@ export class ConnectionsProjection implements Projection {
         return;
     }
   }
+}
+
+/** The erasure overlay: idempotent and order-free (updatedAt only moves forward). */
+async function markErased(connections: ReadModelCollection, connectionId: string, erasedAt: string): Promise<void> {
+  await connections.updateOne(
+    { _id: connectionId },
+    { $set: { status: 'erased', revokedAt: erasedAt, revocationReason: 'erased' }, $max: { updatedAt: erasedAt } },
+    { upsert: false },
+  );
 }

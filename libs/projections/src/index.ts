@@ -4,3 +4,4 @@ export * from './connections.projection';
 export * from './tenants.projection';
 export * from './projector';
 export * from './tenant-activity.projection';
+export * from './stream-checkpoints';

@@ -1,8 +1,9 @@
 import { Logger } from '@nestjs/common';
 import type { RecordedEvent } from '@authpipe/contracts';
-import type { EventStore, EventSubscription } from '@authpipe/event-store';
+import { EventStore, EventSubscription, StreamSequencer } from '@authpipe/event-store';
 import type { ReadModelStore } from '@authpipe/read-models';
 import { Projection } from './projection';
+import { ReadModelStreamRevisions } from './stream-checkpoints';
 
 export const CHECKPOINTS = 'checkpoints';
 
@@ -13,22 +14,33 @@ export type Checkpoint = {
 }
 
 /**
- * A checkpointed subscription to all events that feeds every projection. It resumes after its checkpoint; since
- * each projection is idempotent per document, an event delivered again after a crash between "applied" and
- * "checkpointed" changes nothing.
+ * A checkpointed subscription to all events that feeds every projection, through a StreamSequencer: whatever the
+ * delivery (an event twice, late, before its predecessors), the projections receive each stream's events once and
+ * in the stream's order. The per-stream revisions live in the read-model store (stream_checkpoints), so a restart
+ * keeps telling old deliveries from new ones.
+ *
+ * The global checkpoint is where a restarted subscription resumes: the largest position delivered and handled. It
+ * decides nothing about duplicates (the per-stream revisions do); it is sound as long as the subscription delivers
+ * the first copy of every event in position order, as both adapters' subscriptions do, so that every event at or
+ * below it has been delivered once. Copies beyond that (redelivered, late, reordered) are what the sequencer absorbs.
+ * A transport that could deliver an event's first copy after a later position was checkpointed would need its own
+ * acknowledgement floor as the checkpoint instead.
  */
 export class Projector {
   private readonly logger = new Logger(Projector.name);
   private subscription?: EventSubscription;
   private lastPosition = 0n;
   private listeners: ((position: bigint) => void)[] = [];
+  private readonly sequencer: StreamSequencer;
 
   constructor(
     private readonly name: string,
     private readonly events: EventStore,
     private readonly store: ReadModelStore,
     private readonly projections: Projection[],
-  ) {}
+  ) {
+    this.sequencer = new StreamSequencer(events, new ReadModelStreamRevisions(store, name), (event) => this.project(event));
+  }
 
   /** Start projecting; resolves when caught up with the history as it was at the call. */
   async start(): Promise<void> {
@@ -51,13 +63,23 @@ export class Projector {
     return this.lastPosition;
   }
 
+  /** Deliveries, duplicates skipped, stream reads to fill gaps, events projected: since this projector was made. */
+  get stats() {
+    return { ...this.sequencer.stats };
+  }
+
   private async handle(event: RecordedEvent): Promise<void> {
-    for (const projection of this.projections) await projection.apply(event, this.store);
+    await this.sequencer.deliver(event);
+    if (event.position <= this.lastPosition) return;
     await this.store
       .collection<Checkpoint>(CHECKPOINTS)
       .updateOne({ _id: this.name }, { $max: { position: Number(event.position) }, $set: { updatedAt: new Date().toISOString() } }, { upsert: true });
     this.lastPosition = event.position;
     for (const listener of this.listeners) listener(event.position);
+  }
+
+  private async project(event: RecordedEvent): Promise<void> {
+    for (const projection of this.projections) await projection.apply(event, this.store);
   }
 
   async stop(): Promise<void> {

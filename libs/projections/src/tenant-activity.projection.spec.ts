@@ -26,4 +26,30 @@ describe('TenantActivityProjection', () => {
       { hour: '2026-11-27T11:00:00.000Z', refreshed: undefined, revoked: 1 },
     ]);
   });
+
+  it('counts the same whatever the interleaving of the connection streams, and once per event', async () => {
+    const other = connectionIdFor(tenantId, 'discord', 'u2');
+    const event = (id: string, stream: string, position: number, revision: number): RecordedEvent =>
+      ({
+        ...createEvent(
+          { type: 'RefreshFailed', data: { connectionId: id, tenantId, provider: 'gmail', failure: 'transient', willRetry: true, attempt: 1 } },
+          { correlationId: 'c', producer: 'spec', now: new Date('2026-11-27T10:30:00Z') },
+        ),
+        streamId: stream,
+        revision: BigInt(revision),
+        position: BigInt(position),
+      }) as RecordedEvent;
+    const a = [event(connectionId, `connection-${connectionId}`, 1, 1), event(connectionId, `connection-${connectionId}`, 3, 3)];
+    const b = [event(other, `connection-${other}`, 2, 2), event(other, `connection-${other}`, 4, 4)];
+    const project = async (order: RecordedEvent[]) => {
+      const store = new InMemoryReadModelStore();
+      const projection = new TenantActivityProjection();
+      for (const e of order) await projection.apply(e, store);
+      return store.collection(TENANT_ACTIVITY).find({});
+    };
+    const inOrder = await project([a[0], b[0], a[1], b[1]]);
+    expect(inOrder).toMatchObject([{ refreshFailed: 4 }]);
+    // Stream b first (each stream still in its order), with copies of already counted events.
+    expect(await project([b[0], b[1], a[0], b[1], a[1], a[0]])).toEqual(inOrder);
+  });
 });

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@authpipe/contracts';
 import type { ReadModelStore } from '@authpipe/read-models';
-import { applyOnce } from './apply-once';
+import { applyOncePerStream } from './apply-once';
 import { Projection } from './projection';
 
 export const TENANT_ACTIVITY = 'tenant_activity';
@@ -19,8 +19,8 @@ export type TenantActivityView = {
   degraded?: number;
   recovered?: number;
   disconnected?: number;
-  lastPosition?: number;
-  lastEventId?: string;
+  /** Per connection stream, the revision of its last event counted here: what makes a count idempotent. */
+  revisions?: Record<string, number>;
 };
 
 const COUNTERS: Record<string, keyof TenantActivityView> = {
@@ -41,8 +41,10 @@ export const hourOf = (iso: string): string => {
 };
 
 /**
- * Hourly outcome counters per tenant. Events reach one hour's document in position order, so the per-document
- * position guard keeps the increments idempotent under redelivery and replay.
+ * Hourly outcome counters per tenant. One hour's document counts events of many connection streams, which may reach
+ * it in any interleaving (each stream in its own order): a per-document position guard would drop an older stream's
+ * event arriving after a newer one's. The guard is per stream instead (applyOncePerStream): counts are the same
+ * whatever the interleaving, and a redelivered event counts once.
  */
 export class TenantActivityProjection implements Projection {
   readonly name = 'tenant-activity';
@@ -53,6 +55,6 @@ export class TenantActivityProjection implements Projection {
     if (!counter) return;
     const tenantId = (event.data as { tenantId: string }).tenantId;
     const hour = hourOf(event.metadata.occurredAt);
-    await applyOnce(store.collection(TENANT_ACTIVITY), `${tenantId}:${hour}`, event, { $inc: { [counter]: 1 }, $setOnInsert: { tenantId, hour } }, { upsert: true });
+    await applyOncePerStream(store.collection(TENANT_ACTIVITY), `${tenantId}:${hour}`, event, { $inc: { [counter]: 1 }, $setOnInsert: { tenantId, hour } }, { upsert: true });
   }
 }

@@ -40,7 +40,7 @@ export class OverviewController {
       .find({ tenantId: tenant.tenantId, hour: { $gte: hourOf(since) } }, { sort: { hour: 1 } });
     return {
       connections: byProvider,
-      activity: activity.map(({ _id: _i, tenantId: _t, lastPosition: _p, lastEventId: _e, ...hour }) => hour),
+      activity: activity.map(({ _id: _i, tenantId: _t, revisions: _r, ...hour }) => hour),
     };
   }
 }

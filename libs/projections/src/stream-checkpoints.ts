@@ -1,0 +1,47 @@
+import type { StreamRevisions } from '@authpipe/event-store';
+import type { ReadModelStore } from '@authpipe/read-models';
+
+/** Per stream, the revision of the last event a projector handled: kept in the read-model store, beside its effects. */
+export const STREAM_CHECKPOINTS = 'stream_checkpoints';
+
+export type StreamCheckpoint = {
+  /** `<projector>:<streamId>` */
+  _id: string;
+  projector: string;
+  streamId: string;
+  revision: number;
+};
+
+export const streamCheckpointId = (projector: string, streamId: string): string => `${projector}:${streamId}`;
+
+/**
+ * A projector's per-stream revisions in its read-model store. They are written after the projections' documents,
+ * not atomically with them: a crash in between makes the projector handle that event again after the restart,
+ * which the per-document guards (applyOnce, applyOncePerStream) turn into no change. Saves only move forward.
+ */
+export class ReadModelStreamRevisions implements StreamRevisions {
+  constructor(
+    private readonly store: ReadModelStore,
+    private readonly projector: string,
+  ) {}
+
+  async load(streamId: string): Promise<bigint | undefined> {
+    const checkpoint = await this.store.collection<StreamCheckpoint>(STREAM_CHECKPOINTS).findOne({ _id: streamCheckpointId(this.projector, streamId) });
+    return checkpoint ? BigInt(checkpoint.revision) : undefined;
+  }
+
+  async save(streamId: string, revision: bigint): Promise<void> {
+    await this.store
+      .collection<StreamCheckpoint>(STREAM_CHECKPOINTS)
+      .updateOne(
+        { _id: streamCheckpointId(this.projector, streamId) },
+        { $max: { revision: toNumber(revision) }, $setOnInsert: { projector: this.projector, streamId } },
+        { upsert: true },
+      );
+  }
+}
+
+function toNumber(revision: bigint): number {
+  if (revision > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`revision ${revision} does not fit a read-model number`);
+  return Number(revision);
+}
