@@ -29,22 +29,31 @@ export interface StreamSequencerOptions {
   cachedStreams?: number;
 }
 
+/** What the sequencer knows of one stream. */
+interface StreamState {
+  /** Revision of the last handled event; null when none. */
+  last: bigint | null;
+  /** Revisions the store holds after `last`, ascending, as of the last read: they prove which event is next. */
+  ahead: bigint[];
+}
+
 /**
  * Turns any delivery of events (repeated, reordered, with gaps) into handling that is in order and exactly once per
  * stream, the order a stream's own history has:
  * - an event at or below its stream's last handled revision is a duplicate: skipped;
  * - the stream's next event is handled;
- * - an event further ahead means events of its stream are missing: they are read from the event store (every event
- *   of the stream after the last handled one, which includes the delivered one) and handled in order first.
+ * - an event further ahead means events of its stream are missing: they are read from the event store and handled
+ *   in order first, then the delivered one.
  *
- * Revisions are only known to increase within a stream, so "next" is provable only when no integer lies between
- * the last handled revision and the delivered one (always so with EventStoreDB, whose revisions count 0, 1, 2...).
- * Otherwise (JetStream revisions are stream sequences shared by all streams) the sequencer asks the store what
- * follows the last handled revision: one read of the stream's tail per event that advances it. Events read ahead
- * of the delivered one are handled too; their own deliveries then are duplicates and cost nothing.
+ * Revisions are only known to increase within a stream, so "next" is provable when no integer lies between the last
+ * handled revision and the delivered one (always so with EventStoreDB, whose revisions count 0, 1, 2...), or when a
+ * read of the stream showed what follows. Otherwise (JetStream revisions are stream sequences shared by all streams)
+ * the sequencer reads the stream's events after the last handled one. A read is remembered (the revisions beyond the
+ * delivered event), so a stream's history delivered in order costs one read, and a live event one read at most.
  *
  * Order holds within a stream, not across streams: a consumer whose state combines streams must not depend on their
- * interleaving (see ConnectionsProjection's erasure and TenantActivityProjection's counters).
+ * interleaving (see ConnectionsProjection's erasure and TenantActivityProjection's counters). A delivery in global
+ * order is handled in that order.
  *
  * Exactly once means: the handler runs once per event unless the process stops between the handler's effects and
  * the `save` of its revision; then the event is handled again after the restart, so effects must still be
@@ -52,7 +61,7 @@ export interface StreamSequencerOptions {
  * time, in the order `deliver` was called.
  */
 export class StreamSequencer {
-  private readonly last = new Map<string, bigint | null>();
+  private readonly streams = new Map<string, StreamState>();
   private readonly cachedStreams: number;
   private queue: Promise<unknown> = Promise.resolve();
   readonly stats: SequencerStats = { delivered: 0, duplicates: 0, streamReads: 0, handled: 0 };
@@ -75,58 +84,57 @@ export class StreamSequencer {
 
   private async sequence(event: RecordedEvent): Promise<RecordedEvent[]> {
     this.stats.delivered++;
-    const last = await this.lastHandled(event.streamId);
-    if (last !== undefined && event.revision <= last) {
+    const state = await this.stateOf(event.streamId);
+    if (state.last !== null && event.revision <= state.last) {
       this.stats.duplicates++;
       return [];
     }
-    // Revisions are non-negative integers: nothing can lie between `last` and `last + 1`, nor before 0.
-    if (event.revision === (last === undefined ? 0n : last + 1n)) {
-      await this.handle(event);
+    if (isNext(state, event.revision)) {
+      await this.handle(state, event);
       return [event];
     }
     this.stats.streamReads++;
-    const tail = await this.events.readStream(event.streamId, last === undefined ? {} : { after: last });
+    const tail = (await this.events.readStream(event.streamId, state.last === null ? {} : { after: state.last }))
+      // A store that ignores `after` may hand back what is already handled.
+      .filter((e) => state.last === null || e.revision > state.last);
+    state.ahead = tail.filter((e) => e.revision > event.revision).map((e) => e.revision);
     const handled: RecordedEvent[] = [];
-    let cursor = last;
     for (const missing of tail) {
-      // A store that ignores `after` (or a read racing a save) may hand back what is already handled.
-      if (cursor !== undefined && missing.revision <= cursor) continue;
-      await this.handle(missing);
+      if (missing.revision >= event.revision) break;
+      await this.handle(state, missing);
       handled.push(missing);
-      cursor = missing.revision;
     }
-    // The store should have returned the delivered event itself; if its read lagged behind, handle the delivery.
-    if (cursor === undefined || event.revision > cursor) {
-      await this.handle(event);
-      handled.push(event);
-    }
+    // The delivered event itself (also when the store's read lagged behind the delivery).
+    await this.handle(state, event);
+    handled.push(event);
     return handled;
   }
 
-  private async handle(event: RecordedEvent): Promise<void> {
+  private async handle(state: StreamState, event: RecordedEvent): Promise<void> {
     await this.handler(event);
     await this.revisions.save(event.streamId, event.revision);
-    this.remember(event.streamId, event.revision);
+    state.last = event.revision;
+    while (state.ahead.length > 0 && state.ahead[0] <= event.revision) state.ahead.shift();
     this.stats.handled++;
   }
 
-  private async lastHandled(streamId: string): Promise<bigint | undefined> {
-    const cached = this.last.get(streamId);
-    if (cached !== undefined) {
-      this.remember(streamId, cached);
-      return cached ?? undefined;
+  private async stateOf(streamId: string): Promise<StreamState> {
+    let state = this.streams.get(streamId);
+    if (state) {
+      this.streams.delete(streamId);
+    } else {
+      state = { last: (await this.revisions.load(streamId)) ?? null, ahead: [] };
+      if (this.streams.size >= this.cachedStreams) this.streams.delete(this.streams.keys().next().value!);
     }
-    const loaded = await this.revisions.load(streamId);
-    this.remember(streamId, loaded ?? null);
-    return loaded;
+    this.streams.set(streamId, state); // most recently used last
+    return state;
   }
+}
 
-  private remember(streamId: string, revision: bigint | null): void {
-    this.last.delete(streamId);
-    this.last.set(streamId, revision);
-    if (this.last.size > this.cachedStreams) this.last.delete(this.last.keys().next().value!);
-  }
+/** Revisions are non-negative integers: nothing lies between `last` and `last + 1`, nor before 0. */
+function isNext(state: StreamState, revision: bigint): boolean {
+  if (revision === (state.last === null ? 0n : state.last + 1n)) return true;
+  return state.ahead.length > 0 && state.ahead[0] === revision;
 }
 
 /** Per-stream revisions in memory only: for a consumer whose effects do not outlive the process (a rebuild). */

@@ -1,9 +1,9 @@
 import { Logger } from '@nestjs/common';
 import { DiscardPolicy, JetStreamManager, JSONCodec, NatsConnection, NatsError, nanos, RetentionPolicy, StorageType } from 'nats';
 import { INTEGRATION_STREAM, INTEGRATION_SUBJECT_PREFIX, IntegrationEventMessage, RecordedEvent } from '@authpipe/contracts';
-import type { EventStore, EventSubscription } from '@authpipe/event-store';
-import { toIntegrationMessage } from './integration-message';
-import { RelayCheckpoint } from './relay-checkpoint';
+import { EventStore, EventSubscription, StreamSequencer } from '@authpipe/event-store';
+import { isRelayed, toIntegrationMessage } from './integration-message';
+import { openCheckpointBucket, RelayCheckpoint, RelayStreamRevisions } from './relay-checkpoint';
 
 export const RELAY_CHECKPOINT_BUCKET = 'authpipe_relay_checkpoints';
 
@@ -41,11 +41,14 @@ const codec = JSONCodec<IntegrationEventMessage>();
 
 /**
  * Publishes the connection lifecycle events of the event store to a JetStream stream for outside subscribers: the
- * event store is the outbox. A subscription to all events from the relay's checkpoint; for each relayed event it
- * publishes the message with `Nats-Msg-Id` = eventId, waits for JetStream's acknowledgement, then moves the
- * checkpoint (kept in JetStream KV). At least once: a crash between the acknowledgement and the checkpoint publishes
- * the event again on restart, and JetStream drops that copy when it comes within the duplicate window; after the
- * window a subscriber may see it twice and dedupes by eventId.
+ * event store is the outbox. A subscription to all events from the relay's checkpoint, through a StreamSequencer:
+ * whatever the delivery (an event twice, late, before its predecessors), each connection stream's events are
+ * published once and in the stream's order. For each it publishes the message with `Nats-Msg-Id` = eventId, waits
+ * for JetStream's acknowledgement, then records the stream's revision (KV key `<name>.<streamId>`); then the global
+ * checkpoint moves (KV key `<name>`), to where a restarted subscription resumes (see Projector for what it means
+ * when delivery is out of order). Only a crash between an acknowledgement and the stream's revision publishes an
+ * event again on restart; JetStream drops that copy within the duplicate window; after the window a subscriber may
+ * see it twice and dedupes by eventId.
  *
  * Failures (NATS or the event store gone, a publish not acknowledged) end the subscription; the relay restarts
  * from its checkpoint after a back-off, for as long as it runs.
@@ -114,14 +117,18 @@ export class IntegrationRelay {
   private async runOnce(): Promise<void> {
     const jsm = await this.nats.jetstreamManager();
     await this.ensureStream(jsm);
-    const checkpoint = await RelayCheckpoint.open(this.nats.jetstream(), this.options.checkpointBucket, this.options.name);
+    const kv = await openCheckpointBucket(this.nats.jetstream(), this.options.checkpointBucket);
+    const checkpoint = new RelayCheckpoint(kv, this.options.name);
     const from = await checkpoint.load();
     this.checkpointed = from;
     if (this.stopping) return;
     const js = this.nats.jetstream();
+    const sequencer = new StreamSequencer(this.events, new RelayStreamRevisions(kv, this.options.name), (event) => this.relay(js, event));
     const subscription = this.events.subscribeToAll(
       async (event) => {
-        await this.relay(js, event);
+        // Internal events (tenant administration, on tenant streams) are never published: no need to sequence them.
+        if (isRelayed(event.type)) await sequencer.deliver(event);
+        if (this.checkpointed !== undefined && event.position <= this.checkpointed) return;
         await checkpoint.save(event.position);
         this.checkpointed = event.position;
       },

@@ -1,4 +1,5 @@
 import { JetStreamClient, KV, NatsError } from 'nats';
+import type { StreamRevisions } from '@authpipe/event-store';
 
 // JetStream API error: the expected last sequence of the subject did not match (someone else wrote the key).
 const JS_WRONG_LAST_SEQUENCE = 10071;
@@ -11,15 +12,14 @@ const JS_WRONG_LAST_SEQUENCE = 10071;
 export class RelayCheckpoint {
   private current?: { revision: number; position: bigint | undefined };
 
-  private constructor(
+  constructor(
     private readonly kv: KV,
     private readonly key: string,
   ) {}
 
   /** Bind to the bucket, creating it if absent (file storage, one value per key). */
   static async open(js: JetStreamClient, bucket: string, key: string): Promise<RelayCheckpoint> {
-    const kv = await js.views.kv(bucket, { history: 1, description: 'authpipe: checkpoints of the relays from the event store to NATS' });
-    return new RelayCheckpoint(kv, key);
+    return new RelayCheckpoint(await openCheckpointBucket(js, bucket), key);
   }
 
   /** The stored position; undefined when the relay has never published (or its checkpoint was reset). */
@@ -49,5 +49,41 @@ export class RelayCheckpoint {
     if (!entry) return { revision: 0, position: undefined };
     if (entry.operation !== 'PUT') return { revision: entry.revision, position: undefined };
     return { revision: entry.revision, position: BigInt(entry.string()) };
+  }
+}
+
+export function openCheckpointBucket(js: JetStreamClient, bucket: string): Promise<KV> {
+  return js.views.kv(bucket, { history: 1, description: 'authpipe: checkpoints of the relays from the event store to NATS' });
+}
+
+/**
+ * The relay's per-stream revisions (for its StreamSequencer), one key per event stream beside its global checkpoint:
+ * `<relay>.<streamId>` (stream ids are [A-Za-z0-9_-], valid in a key). Saves only move forward, like the checkpoint.
+ */
+export class RelayStreamRevisions implements StreamRevisions {
+  private readonly checkpoints = new Map<string, RelayCheckpoint>();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly relay: string,
+  ) {}
+
+  load(streamId: string): Promise<bigint | undefined> {
+    return this.of(streamId).load();
+  }
+
+  save(streamId: string, revision: bigint): Promise<void> {
+    return this.of(streamId).save(revision);
+  }
+
+  private of(streamId: string): RelayCheckpoint {
+    let checkpoint = this.checkpoints.get(streamId);
+    if (!checkpoint) {
+      checkpoint = new RelayCheckpoint(this.kv, `${this.relay}.${streamId}`);
+      this.checkpoints.set(streamId, checkpoint);
+      // The sequencer keeps what it needs in memory: hold only recent streams here.
+      if (this.checkpoints.size > 1_000) this.checkpoints.delete(this.checkpoints.keys().next().value!);
+    }
+    return checkpoint;
   }
 }
