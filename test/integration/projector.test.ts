@@ -17,8 +17,10 @@ import {
   Checkpoint,
   CONNECTIONS,
   ConnectionsProjection,
+  ERASED_TENANTS,
   Projection,
   Projector,
+  STREAM_CHECKPOINTS,
   TenantsProjection,
 } from '@authpipe/projections';
 import { Document, InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
@@ -62,7 +64,7 @@ interface ReadModelAdapter {
   open(): Promise<{ store: ReadModelStore; cleanup(): Promise<void> }>;
 }
 
-const PROJECTED = [CONNECTIONS, 'tenants', 'api_keys', 'integrations', CHECKPOINTS];
+const PROJECTED = [CONNECTIONS, ERASED_TENANTS, 'tenants', 'api_keys', 'integrations', CHECKPOINTS, STREAM_CHECKPOINTS];
 
 const inMemory: ReadModelAdapter = {
   label: 'InMemoryReadModelStore',
@@ -229,10 +231,10 @@ describe.each([inMemory, mongoDb()])('Projector over JetStream with $label', (ad
     }
     return appended;
   };
-  /** Every projected document, in _id order per collection; the checkpoint is the projector's, not a read model. */
+  /** Every projected document, in _id order per collection; the checkpoints are the projector's, not read models. */
   const readModels = async (readStore: ReadModelStore = store): Promise<Record<string, Document[]>> => {
     const result: Record<string, Document[]> = {};
-    for (const name of PROJECTED.filter((n) => n !== CHECKPOINTS)) {
+    for (const name of PROJECTED.filter((n) => n !== CHECKPOINTS && n !== STREAM_CHECKPOINTS)) {
       result[name] = await readStore.collection(name).find({}, { sort: { _id: 1 } });
     }
     return result;
@@ -313,7 +315,9 @@ describe.each([inMemory, mongoDb()])('Projector over JetStream with $label', (ad
     const before = await readModels();
     const checkpointBefore = await checkpoint();
 
+    // Both checkpoints: the position to resume from and the per-stream revisions that recognise handled events.
     expect(await store.collection(CHECKPOINTS).deleteOne({ _id: 'query-api' })).toBe(1);
+    expect(await store.collection(STREAM_CHECKPOINTS).deleteMany({ projector: 'query-api' })).toBeGreaterThan(0);
     // Not only the end state: after every replayed event (this runs once the real projections applied it), no
     // document may have moved, or readers would see the past during a replay.
     const moved: string[] = [];
@@ -348,9 +352,23 @@ describe.each([inMemory, mongoDb()])('Projector over JetStream with $label', (ad
       }
     }
 
-    // A crash between "applied" and "checkpointed": the checkpoint lags, so a restart delivers those events again.
+    // A lost or lagging checkpoint: a restart delivers those events again, and the per-stream revisions recognise
+    // every one of them: nothing is handed to the projections.
     const lagging = recording.seen[2].position;
     await store.collection<Checkpoint>(CHECKPOINTS).updateOne({ _id: 'query-api' }, { $set: { position: Number(lagging) } });
+    const recognised = new RecordingProjection();
+    await projectorOn(store, recognised).start();
+    expect(recognised.seen).toEqual([]);
+    expect(await checkpoint()).toMatchObject({ position: Number(recording.seen[recording.seen.length - 1].position) });
+
+    // A crash between "applied" and "stream revision saved": both lag, so the events are handed over again, and the
+    // per-document guards keep every document as it was.
+    await store.collection<Checkpoint>(CHECKPOINTS).updateOne({ _id: 'query-api' }, { $set: { position: Number(lagging) } });
+    for (const event of recording.seen.slice(3)) {
+      await store
+        .collection(STREAM_CHECKPOINTS)
+        .updateOne({ _id: `query-api:${event.streamId}` }, { $min: { revision: Number(recording.seen.filter((e) => e.streamId === event.streamId && e.position <= lagging).at(-1)?.revision ?? 0) } });
+    }
     const redelivered = new RecordingProjection();
     await projectorOn(store, redelivered).start();
     expect(positions(redelivered.seen)).toEqual(positions(recording.seen.slice(3)));

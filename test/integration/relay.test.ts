@@ -163,7 +163,7 @@ describe('IntegrationRelay over JetStream', () => {
     expect(await stored()).toHaveLength(5);
   });
 
-  it('publishes again after a crash between publish and checkpoint, and the stream stores each event once', async () => {
+  it('a lost checkpoint republishes nothing (the per-stream revisions know every event); a crash before those publishes again, stored once', async () => {
     const plan = [connected('gmail', 'c'), degraded('gmail', 'c'), recovered('gmail', 'c'), revoked('gmail', 'c')];
     const last = await append(...plan);
     const relay = newRelay();
@@ -171,10 +171,20 @@ describe('IntegrationRelay over JetStream', () => {
     await relayedUpTo(relay, last);
     await relay.stop();
     expect(await stored()).toHaveLength(4);
-
-    // The crash: every publish was acknowledged but the checkpoint never moved (reset it to nothing).
     const kv = await nats.jetstream().views.kv(options.checkpointBucket);
+    expect((await kv.get(`integration-events.${plan[0].streamId}`))?.string()).toBe(String(last));
+
+    // The global checkpoint lost: the subscription starts over, every event is recognised as relayed already.
     await kv.delete('integration-events');
+    const resumed = newRelay();
+    resumed.start();
+    await relayedUpTo(resumed, last);
+    await resumed.stop();
+    expect(raw).toHaveLength(4);
+
+    // The crash: every publish was acknowledged but neither the stream's revision nor the checkpoint moved.
+    await kv.delete('integration-events');
+    await kv.delete(`integration-events.${plan[0].streamId}`);
     const again = newRelay();
     again.start();
     await relayedUpTo(again, last);
@@ -184,7 +194,7 @@ describe('IntegrationRelay over JetStream', () => {
     expect((await checkpointKv())?.string()).toBe(String(last));
   });
 
-  it('a crash after some events republishes only from the checkpoint on', async () => {
+  it('a crash after some events republishes only what the stream revision had not recorded', async () => {
     const plan = [connected('gmail', 'd'), degraded('gmail', 'd'), recovered('gmail', 'd')];
     const positions: bigint[] = [];
     for (const p of plan) positions.push(await append(p));
@@ -192,9 +202,11 @@ describe('IntegrationRelay over JetStream', () => {
     relay.start();
     await relayedUpTo(relay, positions[2]);
     await relay.stop();
-    // Checkpointed up to the first event only: the second and third are published again.
+    // Recorded up to the first event only (on JetStream an event's revision is its position): the second and third
+    // are published again, in order.
     const kv = await nats.jetstream().views.kv(options.checkpointBucket);
     await kv.put('integration-events', String(positions[0]));
+    await kv.put(`integration-events.${plan[0].streamId}`, String(positions[0]));
     const again = newRelay();
     again.start();
     await relayedUpTo(again, positions[2]);

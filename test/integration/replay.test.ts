@@ -18,6 +18,7 @@ import {
   Checkpoint,
   CONNECTIONS,
   ConnectionsProjection,
+  ERASED_TENANTS,
   INTEGRATIONS,
   Projection,
   Projector,
@@ -304,7 +305,7 @@ function laterHistory({ acme, beta }: ReturnType<typeof tenants>, minute: number
   return [acme.refreshed('alice', minute, 10 + minute), beta.connected(`late${minute}`, minute + 1), acme.revoked('alice', minute + 2), acme.connected('alice', minute + 3, 100 + minute)];
 }
 
-const LIVE = [TENANTS, API_KEYS, INTEGRATIONS, CONNECTIONS];
+const LIVE = [TENANTS, API_KEYS, INTEGRATIONS, CONNECTIONS, ERASED_TENANTS];
 const projections = (): Projection[] => [new TenantsProjection(), new ConnectionsProjection()];
 
 /** Calls `before` before each event, then does nothing: a hook into the rebuild's progress through the history. */

@@ -45,3 +45,25 @@ function toNumber(revision: bigint): number {
   if (revision > BigInt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`revision ${revision} does not fit a read-model number`);
   return Number(revision);
 }
+
+/**
+ * Set a projector's per-stream revisions to what its read models now reflect (after a rebuild swapped them in):
+ * `scope` 'all' also deletes the revisions of streams the rebuild did not see; 'listed' touches only the streams
+ * given (a tenant's). Revisions left ahead of the documents would make the projector skip events they lack.
+ */
+export async function resetStreamCheckpoints(
+  store: ReadModelStore,
+  projector: string,
+  revisions: ReadonlyMap<string, bigint>,
+  scope: 'all' | 'listed',
+): Promise<void> {
+  const checkpoints = store.collection<StreamCheckpoint>(STREAM_CHECKPOINTS);
+  if (scope === 'all') await checkpoints.deleteMany({ projector });
+  for (const [streamId, revision] of revisions) {
+    await checkpoints.updateOne(
+      { _id: streamCheckpointId(projector, streamId) },
+      { $set: { projector, streamId, revision: toNumber(revision) } },
+      { upsert: true },
+    );
+  }
+}

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventStore } from '@authpipe/event-store';
-import { CHECKPOINTS, Checkpoint, Projection, TENANTS } from '@authpipe/projections';
+import { CHECKPOINTS, Checkpoint, Projection, ReadModelStreamRevisions, resetStreamCheckpoints, STREAM_CHECKPOINTS, TENANTS } from '@authpipe/projections';
 import type { Document, Filter, ReadModelStore } from '@authpipe/read-models';
 import type { HistoryHead } from './head';
 import { ProgressTracker, ReplayProgress } from './progress';
@@ -144,6 +144,8 @@ interface Replayed {
   events: number;
   applied: number;
   elapsedMs: number;
+  /** Per stream, the revision of the last event applied: what the projector's stream checkpoints must say after. */
+  revisions: Map<string, bigint>;
 }
 
 /** Everything shared by the modes. */
@@ -166,7 +168,9 @@ class Run {
   /** Every live collection the projections write, once each. */
   liveCollections(): string[] {
     const names = [...new Set(this.options.projections.flatMap((p) => [...p.collections]))];
-    if (names.includes(CHECKPOINTS)) throw new Error(`a projection declares the ${CHECKPOINTS} collection: it belongs to the projector`);
+    for (const own of [CHECKPOINTS, STREAM_CHECKPOINTS]) {
+      if (names.includes(own)) throw new Error(`a projection declares the ${own} collection: it belongs to the projector`);
+    }
     return names;
   }
 
@@ -182,10 +186,14 @@ class Run {
     const tracker = new ProgressTracker(phase, start, { position: target, contiguous: head?.contiguous ?? false }, onProgress, this.intervalMs);
     tracker.flush();
     let last = start;
+    const revisions = new Map<string, bigint>();
     const subscription = events.subscribeToAll(
       async (event) => {
         const mine = this.belongs(event);
-        if (mine) await apply(event);
+        if (mine) {
+          await apply(event);
+          if ((revisions.get(event.streamId) ?? -1n) < event.revision) revisions.set(event.streamId, event.revision);
+        }
         last = event.position;
         tracker.tick(event.position, mine);
       },
@@ -221,7 +229,7 @@ class Run {
         elapsedMs: counts.elapsedMs,
       });
     }
-    return { last, events: counts.events, applied: counts.applied, elapsedMs: counts.elapsedMs };
+    return { last, events: counts.events, applied: counts.applied, elapsedMs: counts.elapsedMs, revisions };
   }
 
   async applyAll(event: RecordedEvent, store: ReadModelStore): Promise<void> {
@@ -321,6 +329,9 @@ async function rebuildIntoFresh(options: RebuildOptions): Promise<RebuildResult>
       throw new PartialSwapError(swapped, live.filter((name) => !swapped.includes(name)), { cause: err });
     }
 
+    // The projector's per-stream revisions must say what the swapped-in documents reflect: a live projector may have
+    // recorded events in the collections the swap replaced.
+    await resetStreamCheckpoints(store, run.checkpointName, replayed.revisions, tenantId === undefined ? 'all' : 'listed');
     if (tenantId === undefined) {
       await run.writeCheckpoint(replayed.last, '$set');
       result.checkpoint = { name: run.checkpointName, position: replayed.last };
@@ -337,6 +348,7 @@ async function rebuildIntoFresh(options: RebuildOptions): Promise<RebuildResult>
         { cause: err },
       );
     });
+    await recordStreamRevisions(store, run.checkpointName, tail.revisions);
     result.caughtUpEvents = tail.applied;
     result.position = tail.last;
     if (tenantId === undefined && tail.last > replayed.last) {
@@ -361,6 +373,7 @@ async function replayFromPosition(options: RebuildOptions): Promise<RebuildResul
   const checkpointBefore = tenantId === undefined ? await run.readCheckpoint() : undefined;
 
   const replayed = await run.replay('replaying', from, (event) => run.applyAll(event, store));
+  await recordStreamRevisions(store, run.checkpointName, replayed.revisions);
 
   const result: RebuildResult = {
     mode: 'from-position',
@@ -397,6 +410,12 @@ async function replayFromPosition(options: RebuildOptions): Promise<RebuildResul
   result.durationMs = Date.now() - run.started;
   options.onProgress?.(doneProgress(result, replayed));
   return result;
+}
+
+/** Events applied over the live collections: the projector's per-stream revisions may move forward to them. */
+async function recordStreamRevisions(store: ReadModelStore, projector: string, revisions: ReadonlyMap<string, bigint>): Promise<void> {
+  const streamRevisions = new ReadModelStreamRevisions(store, projector);
+  for (const [streamId, revision] of revisions) await streamRevisions.save(streamId, revision);
 }
 
 /** The error code a MongoDB-compatible server answers for an option it does not implement (FerretDB). */
