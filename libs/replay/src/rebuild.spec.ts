@@ -1,6 +1,6 @@
 import { createEvent, RecordedEvent, tenantStream } from '@authpipe/contracts';
 import type { EventStore, EventSubscription } from '@authpipe/event-store';
-import { API_KEYS, CHECKPOINTS, INTEGRATIONS, Projection, TENANTS, TenantsProjection } from '@authpipe/projections';
+import { API_KEYS, CHECKPOINTS, INTEGRATIONS, Projection, STREAM_CHECKPOINTS, TENANTS, TenantsProjection } from '@authpipe/projections';
 import { InMemoryReadModelStore, ReadModelStore } from '@authpipe/read-models';
 import { defaultTenantFilter, PartialSwapError, rebuildReadModels } from './rebuild';
 
@@ -71,7 +71,7 @@ describe('rebuildReadModels', () => {
     ]);
     expect((await store.collection(TENANTS).find({}, { sort: { _id: 1 } })).map((t) => t._id)).toEqual(['acme', 'beta']);
     expect(await store.collection(API_KEYS).countDocuments({})).toBe(0);
-    expect(names(store)).toEqual([CHECKPOINTS, TENANTS]);
+    expect(names(store)).toEqual([CHECKPOINTS, STREAM_CHECKPOINTS, TENANTS]);
     expect(result.notes.join()).toMatch(/tenants: the read-model engine cannot rename/);
   });
 
