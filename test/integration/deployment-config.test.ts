@@ -1095,11 +1095,12 @@ describe('deploy/compose/nats.conf on a real nats-server', () => {
 
   it("runs query-api's integration relay as its user, and an outside subscriber reads the events as the integrations user", async () => {
     let minute = 0;
-    const recorded = (streamId: string, event: Parameters<typeof createEvent>[0], position: bigint): RecordedEvent =>
+    // Revisions count within each stream (the relay handles a stream's events in revision order, once each).
+    const recorded = (streamId: string, event: Parameters<typeof createEvent>[0], position: bigint, revision = 0n): RecordedEvent =>
       ({
         ...createEvent(event, { correlationId: `c-${position}`, producer: 'deployment-test', now: new Date(Date.UTC(2026, 5, 1, 10, minute++)) }),
         streamId,
-        revision: 0n,
+        revision,
         position,
       }) as RecordedEvent;
     const events = [
@@ -1116,6 +1117,7 @@ describe('deploy/compose/nats.conf on a real nats-server', () => {
         connectionStream(connectionId),
         { type: 'Revoked', data: { connectionId, tenantId, provider: 'gmail', reason: 'probe_unauthorized', detectedBy: 'health-monitor' } },
         3n,
+        1n,
       ),
     ];
     // The relay as query-api's module wires it, on query-api's own connection.
