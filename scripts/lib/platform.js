@@ -77,8 +77,8 @@ async function startApps(options) {
   const readyTimeoutMs = options.readyTimeoutMs ?? 60_000;
   const children = new Map();
   const exits = new Map();
-  const launch = (app) => {
-    const { child, exited } = spawnApp(app, options);
+  const launch = (app, env = {}) => {
+    const { child, exited } = spawnApp(app, { ...options, env: { ...options.env, ...env } });
     children.set(app, child);
     exits.set(app, exited);
     return exited;
@@ -101,11 +101,14 @@ async function startApps(options) {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
       return exits.get(app);
     },
-    /** Start one app again (after kill or a crash) with the same settings; resolves when it answers its health subject. */
-    async restart(app) {
+    /**
+     * Start one app again (after kill or a crash) with the same settings, changed by `env` for this start only (a
+     * fault test arms or disarms AUTHPIPE_FAILPOINTS); resolves when it answers its health subject.
+     */
+    async restart(app, env = {}) {
       const child = children.get(app);
       if (child && child.exitCode === null && child.signalCode === null) throw new Error(`${app} is still running`);
-      const exited = launch(app);
+      const exited = launch(app, env);
       try {
         await waitUntilHealthy(options.natsUrl, [app], [exited], readyTimeoutMs);
       } catch (err) {

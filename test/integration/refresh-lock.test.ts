@@ -135,6 +135,36 @@ function refreshLockContract(name: string, factory: () => Promise<LockFactory>) 
       expect((await b.tryAcquire(id, renewed!.expiresAt)).acquired).toBe(true);
     });
 
+    it('hands a note on: kept through renewals, a release and a holder that died, until a holder drops it', async () => {
+      const id = newConnection();
+      const t0 = Date.now();
+      const intent = { version: 2, expiresAt: new Date(t0 + 3_600_000).toISOString(), rotated: true, at: t0 };
+      const held = await a.tryAcquire(id, t0);
+      if (!held.acquired) throw new Error('expected the lock');
+      expect(held.lease.intent).toBeUndefined();
+      const noted = await a.writeIntent(held.lease, intent, t0 + 1);
+      expect(noted).toMatchObject({ intent, expiresAt: t0 + 1 + LEASE_MS });
+      expect(noted!.token).toBeGreaterThan(held.lease.token);
+      const renewed = await a.renew(noted!, t0 + 2);
+      // a dies holding it: b takes over after the lease and gets the note.
+      const takeover = await b.tryAcquire(id, renewed!.expiresAt);
+      expect(takeover).toMatchObject({ acquired: true, superseded: 'replica-a', lease: { intent } });
+      if (!takeover.acquired) throw new Error('expected a takeover');
+      // A superseded holder can no longer write a note.
+      expect(await a.writeIntent(renewed!, { ...intent, version: 3 }, renewed!.expiresAt + 1)).toBeNull();
+      // b releases without dealing with it: the key is free, and the note is there for the next holder.
+      expect(await b.release(takeover.lease)).toBe(true);
+      const next = await a.tryAcquire(id, renewed!.expiresAt + 2);
+      expect(next).toMatchObject({ acquired: true, lease: { intent } });
+      if (!next.acquired) throw new Error('expected the lock');
+      expect(next.superseded).toBeUndefined();
+      // a drops it (recorded): gone for good.
+      expect(await a.release({ ...next.lease, intent: undefined })).toBe(true);
+      const last = await b.tryAcquire(id, renewed!.expiresAt + 3);
+      if (!last.acquired) throw new Error('expected the lock');
+      expect(last.lease.intent).toBeUndefined();
+    });
+
     it('keeps locks of different connections apart', async () => {
       const [x, y] = [newConnection(), newConnection()];
       const now = Date.now();

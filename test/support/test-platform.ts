@@ -16,7 +16,7 @@ const { startApps } = require('../../scripts/lib/platform.js') as {
     stop(): Promise<void>;
     children: Map<string, import('node:child_process').ChildProcess>;
     kill(app: string): Promise<{ code: number | null; signal: string | null }>;
-    restart(app: string): Promise<void>;
+    restart(app: string, env?: Record<string, string>): Promise<void>;
   }>;
 };
 
@@ -41,8 +41,11 @@ export interface TestPlatform {
   children: Map<string, import('node:child_process').ChildProcess>;
   /** SIGKILL one app, as a crash would (no shutdown hook runs); resolves once it is gone. */
   killApp(app: string): Promise<void>;
-  /** Start a stopped or killed app again with the same settings; resolves when it answers on NATS. */
-  restartApp(app: string): Promise<void>;
+  /**
+   * Start a stopped or killed app again with the same settings, changed by `env` for this start only (e.g.
+   * `{ AUTHPIPE_FAILPOINTS: '' }` disarms a failpoint); resolves when it answers on NATS.
+   */
+  restartApp(app: string, env?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -105,7 +108,7 @@ export async function startTestPlatform(options: { ports: TestPlatformPorts; pro
     async killApp(app) {
       await apps.kill(app);
     },
-    restartApp: (app) => apps.restart(app),
+    restartApp: (app, env) => apps.restart(app, env),
     async stop() {
       await apps.stop();
       await nats.stop();

@@ -14,7 +14,7 @@ import {
   StoreTenantSecretReply,
   StoreTenantSecretRequest,
 } from '@authpipe/contracts';
-import { CLOCK, Clock } from '@authpipe/platform';
+import { CLOCK, Clock, failpoint } from '@authpipe/platform';
 import { AuditLog } from './audit/audit-log.port';
 import { TenantErasedError } from './crypto/crypto.errors';
 import { decryptField, EncryptedField, encryptField } from './crypto/field-encryption';
@@ -96,6 +96,7 @@ export class VaultService {
         ),
     );
     this.logger.debug(`stored credential of connection ${connectionId} (tenant ${tenantId}) as version ${version}`);
+    failpoint('vault.after-credential-store');
     return { version };
   }
 

@@ -6,6 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ConfigError, PlatformConfig } from '@authpipe/config';
 import { natsServerOptions } from '@authpipe/messaging';
 import { PlatformLogger, resolveLogFormat } from './logging/platform-logger';
+import { armFailpoints } from './failpoints';
 import { redactText } from './logging/redact';
 import { httpObservability } from './operations/http-observability';
 import { startProcessMetrics } from './operations/metrics';
@@ -16,11 +17,17 @@ import { RpcObservabilityInterceptor } from './operations/rpc-observability.inte
 
 type AppConfig = PlatformConfig & Partial<OperationsSettings>;
 
+let failpointsAnnounced = false;
+
 /** The logger of an app, from AUTHPIPE_LOG_LEVEL and AUTHPIPE_LOG_FORMAT; also Nest's static Logger from now on. */
 export function usePlatformLogger(app: string, config: AppConfig): PlatformLogger {
   const logger = new PlatformLogger({ app, level: config.AUTHPIPE_LOG_LEVEL, format: resolveLogFormat(config.AUTHPIPE_LOG_FORMAT) });
   Logger.overrideLogger(logger);
   startProcessMetrics(app);
+  // A misspelt failpoint fails the start; armed ones are said loudly, once (a test setting, never production).
+  const failpoints = armFailpoints();
+  if (failpoints.size && !failpointsAnnounced) new Logger(app).warn(`failpoints armed: the process kills itself at ${[...failpoints].join(' and ')} (AUTHPIPE_FAILPOINTS)`);
+  failpointsAnnounced = true;
   return logger;
 }
 

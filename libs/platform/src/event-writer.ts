@@ -3,6 +3,13 @@ import { createEvent } from '@authpipe/contracts';
 import { EventStore, EventStoreUnavailableError, ExpectedRevision, WrongExpectedRevisionError } from '@authpipe/event-store';
 import type { Clock } from './tokens';
 
+/**
+ * An event a decision produced. `eventId`: for a fact with a natural key (nameBasedEventId), so that every writer
+ * appends the same event and the store keeps one; otherwise a random one. `occurredAt`: when the fact happened, if
+ * that was before it is recorded (an event appended late, by reconciliation); otherwise now.
+ */
+export type DecidedEvent = AuthpipeEvent & { eventId?: string; occurredAt?: Date };
+
 export interface CommandContext {
   correlationId: string;
   causationId?: string;
@@ -34,7 +41,7 @@ export class EventWriter {
    */
   async decideAndAppend(
     streamId: string,
-    decide: (history: RecordedEvent[]) => AuthpipeEvent[],
+    decide: (history: RecordedEvent[]) => DecidedEvent[],
     context: CommandContext,
     maxAttempts = 5,
   ): Promise<{ events: NewEvent[]; position?: bigint }> {
@@ -47,7 +54,7 @@ export class EventWriter {
           const history = await this.store.readStream(streamId);
           const decided = decide(history);
           if (!decided.length) return { events: [] };
-          const events = decided.map((e) => createEvent(e, { ...context, producer: this.producer, now: this.clock.now() }));
+          const events = decided.map((e) => createEvent(e, { ...context, producer: this.producer, now: e.occurredAt ?? this.clock.now() }, e.eventId));
           pending = { events, expectedRevision: history.length ? history[history.length - 1].revision : 'no_stream' };
         }
         const { position } = await this.store.appendToStream(streamId, pending.events, { expectedRevision: pending.expectedRevision });

@@ -2,6 +2,7 @@ export * from './tokens';
 export * from './health.controller';
 export * from './bootstrap';
 export * from './event-writer';
+export * from './failpoints';
 export * from './platform.providers';
 export * from './logging/platform-logger';
 export * from './logging/redact';

@@ -46,7 +46,8 @@ export const PLATFORM_ENV = {
   RATE_LIMIT_PER_MINUTE: '1000000',
 };
 
-export async function startLoadPlatform(options: { accessTokenTtlSeconds?: number; marginSeconds?: number } = {}): Promise<LoadPlatform> {
+export async function startLoadPlatform(options: { accessTokenTtlSeconds?: number; marginSeconds?: number; env?: Record<string, string> } = {}): Promise<LoadPlatform> {
+  const env = { ...PLATFORM_ENV, ...options.env };
   const ports = await reservePorts();
   const provider = await startOAuthServer({
     profile: 'google',
@@ -67,7 +68,7 @@ export async function startLoadPlatform(options: { accessTokenTtlSeconds?: numbe
   };
   let platform: TestPlatform;
   try {
-    platform = await startTestPlatform({ ports, providers, env: PLATFORM_ENV });
+    platform = await startTestPlatform({ ports, providers, env });
   } catch (err) {
     await provider.stop();
     throw err;
@@ -78,7 +79,7 @@ export async function startLoadPlatform(options: { accessTokenTtlSeconds?: numbe
     provider,
     apiKey,
     target: { gatewayUrl: platform.gatewayUrl, queryUrl: platform.queryUrl, apiKey, provider: PROVIDER, scopes: SCOPES },
-    env: PLATFORM_ENV,
+    env,
     async stop() {
       // For a failure's post-mortem: RESILIENCE_LOGS=<file> keeps every app's log lines.
       if (process.env.RESILIENCE_LOGS) writeFileSync(process.env.RESILIENCE_LOGS, platform.logs.join('\n'));
@@ -118,17 +119,22 @@ export async function readHistory(natsUrl: string): Promise<RecordedEvent[]> {
 
 const codec = JSONCodec<unknown>();
 
-/** The credential version vault holds now, asked over NATS as query-api would. */
-export async function vaultVersionOf(nats: NatsConnection, connectionId: string): Promise<number | null> {
+/** The version and expiry of the credential vault holds now (never its secrets), asked over NATS as query-api would. */
+export async function vaultCredentialOf(nats: NatsConnection, connectionId: string): Promise<{ version: number; expiresAt: string | null } | null> {
   const subject = Rpc.vaultReadCredential.subject;
   const data = { tenantId: TENANT, connectionId, caller: 'resilience-test' };
   const reply = codec.decode((await nats.request(subject, codec.encode({ pattern: subject, data, id: `v-${connectionId}` }), { timeout: 5_000 })).data) as {
-    response?: { version: number };
+    response?: { version: number; credential: { expiresAt?: string | null } };
     err?: { code: string };
   };
   if (reply.err?.code === 'NOT_FOUND') return null;
   if (!reply.response) throw new Error(`vault read of ${connectionId}: ${JSON.stringify(reply.err)}`);
-  return reply.response.version;
+  return { version: reply.response.version, expiresAt: reply.response.credential.expiresAt ?? null };
+}
+
+/** The credential version vault holds now. */
+export async function vaultVersionOf(nats: NatsConnection, connectionId: string): Promise<number | null> {
+  return (await vaultCredentialOf(nats, connectionId))?.version ?? null;
 }
 
 type ConnectionEvent = RecordedEvent & { data: { connectionId: string; credentialVersion?: number; expiresAt?: string | null } };

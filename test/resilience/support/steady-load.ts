@@ -99,33 +99,9 @@ export function startSteadyLoad(target: SteadyLoadTarget, options: SteadyLoadOpt
   async function connectOnce(): Promise<void> {
     const n = nextUser++;
     const userId = n < options.users.length ? options.users[n] : reconnectUsers[(n - options.users.length) % reconnectUsers.length];
-    const flowId = `flow-${randomUUID()}`;
-    const startedAt = Date.now();
-    const session = await timed(hangAfterMs, (signal) =>
-      fetch(`${target.gatewayUrl}/v1/connect-sessions`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ provider: target.provider, userId, scopes: target.scopes }),
-        signal,
-      }).then(async (res) => ({ res, body: await res.text() })),
-    );
-    if (session.outcome !== 'ok' || session.value.res.status !== 201) {
-      record({ kind: 'connect', userId, flowId, startedAt, step: 'session', ...answerOf(session, problemCode) });
-      return;
-    }
-    const { connectUrl } = JSON.parse(session.value.body) as { connectUrl: string };
-    // Each hop of the browser gets its own timeout; the first carries the flow's id.
-    const flow = await timed(hangAfterMs * 3, () =>
-      browse(connectUrl, {
-        jar: new CookieJar(),
-        headers: { 'x-request-id': flowId },
-        fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(hangAfterMs) }),
-      }).then((result) => ({ res: result.response, body: result.body })),
-    );
-    const answer = answerOf(flow, pageReason);
-    const ok = answer.outcome === 'ok' && /<h1>Connected<\/h1>/.test(flow.outcome === 'ok' ? flow.value.body : '');
-    record({ kind: 'connect', userId, flowId, startedAt, step: 'browser', ...answer, outcome: ok ? 'ok' : answer.outcome === 'ok' ? 'error' : answer.outcome });
-    if (ok) connected.add(userId);
+    const outcome = await connectUser(target, userId, hangAfterMs);
+    outcomes.push(outcome);
+    if (outcome.outcome === 'ok') connected.add(userId);
   }
 
   async function readOnce(): Promise<void> {
@@ -164,6 +140,37 @@ export function startSteadyLoad(target: SteadyLoadTarget, options: SteadyLoadOpt
       return outcomes;
     },
   };
+}
+
+/** One connect flow of one user over HTTP (session, authorize, provider, callback), with its outcome. */
+export async function connectUser(target: SteadyLoadTarget, userId: string, hangAfterMs = 40_000): Promise<Outcome> {
+  const flowId = `flow-${randomUUID()}`;
+  const startedAt = Date.now();
+  const done = (o: Omit<Outcome, 'kind' | 'userId' | 'flowId' | 'startedAt' | 'endedAt' | 'latencyMs'>): Outcome => {
+    const endedAt = Date.now();
+    return { kind: 'connect', userId, flowId, startedAt, endedAt, latencyMs: endedAt - startedAt, ...o };
+  };
+  const session = await timed(hangAfterMs, (signal) =>
+    fetch(`${target.gatewayUrl}/v1/connect-sessions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${target.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ provider: target.provider, userId, scopes: target.scopes }),
+      signal,
+    }).then(async (res) => ({ res, body: await res.text() })),
+  );
+  if (session.outcome !== 'ok' || session.value.res.status !== 201) return done({ step: 'session', ...answerOf(session, problemCode) });
+  const { connectUrl } = JSON.parse(session.value.body) as { connectUrl: string };
+  // Each hop of the browser gets its own timeout; the first carries the flow's id.
+  const flow = await timed(hangAfterMs * 3, () =>
+    browse(connectUrl, {
+      jar: new CookieJar(),
+      headers: { 'x-request-id': flowId },
+      fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(hangAfterMs) }),
+    }).then((result) => ({ res: result.response, body: result.body })),
+  );
+  const answer = answerOf(flow, pageReason);
+  const ok = answer.outcome === 'ok' && /<h1>Connected<\/h1>/.test(flow.outcome === 'ok' ? flow.value.body : '');
+  return done({ step: 'browser', ...answer, outcome: ok ? 'ok' : answer.outcome === 'ok' ? 'error' : answer.outcome });
 }
 
 type Timed<T> = { outcome: 'ok'; value: T } | { outcome: 'network_error' | 'hang'; error: Error };

@@ -10,10 +10,31 @@ export interface LockRecord {
   expiresAt: number;
 }
 
-/** A key as read: its last revision (0 = never written) and the record, or null when released. */
-export interface LockState {
-  revision: number;
+/**
+ * A holder's note, written to its lock record just before it stores a refreshed credential in vault: "version
+ * `version` of this connection's credential, expiring at `expiresAt`, is being stored by a refresh". It stays in the
+ * record (held or released) until the holder has appended the Refreshed event for it. If the holder dies or loses
+ * vault's reply in between, whoever takes the lock next finds the note and records the Refreshed (see
+ * decideReconciliation): the lock record is the refresh's write-ahead log. No secret: metadata only.
+ */
+export interface StoreIntent {
+  version: number;
+  expiresAt: string | null;
+  /** Whether the provider rotated the refresh token (the Refreshed event says so). */
+  rotated: boolean;
+  /** When the store was sent (epoch ms): when the fact happened, for the event appended late. */
+  at: number;
+}
+
+/** What a key holds: the holder's record (null when released or never held) and a note left for the next holder. */
+export interface LockValue {
   record: LockRecord | null;
+  intent?: StoreIntent;
+}
+
+/** A key as read: its last revision (0 = never written) and its value. */
+export interface LockState extends LockValue {
+  revision: number;
 }
 
 export type AcquireDecision =
@@ -42,6 +63,24 @@ export function parseLockRecord(value: unknown): LockRecord | null {
   const v = value as Partial<LockRecord> | null;
   if (!v || typeof v.owner !== 'string' || typeof v.expiresAt !== 'number' || !Number.isFinite(v.expiresAt)) return null;
   return { owner: v.owner, expiresAt: v.expiresAt };
+}
+
+/** A stored note, or none when it is not one (a corrupt note is dropped: reconciliation then cannot happen, nothing worse). */
+export function parseStoreIntent(value: unknown): StoreIntent | undefined {
+  const i = (value as { intent?: Partial<StoreIntent> } | null)?.intent;
+  if (!i || !Number.isInteger(i.version) || (i.version as number) < 1 || typeof i.rotated !== 'boolean' || typeof i.at !== 'number') return undefined;
+  if (i.expiresAt !== null && (typeof i.expiresAt !== 'string' || Number.isNaN(Date.parse(i.expiresAt)))) return undefined;
+  return { version: i.version as number, expiresAt: i.expiresAt, rotated: i.rotated, at: i.at };
+}
+
+/** What a key stores: the holder's record and its note, as one JSON object (a released key with a note: the note alone). */
+export function lockValue(record: LockRecord | null, intent: StoreIntent | undefined): Record<string, unknown> {
+  return { ...(record ?? {}), ...(intent ? { intent } : {}) };
+}
+
+export function parseLockValue(value: unknown): LockValue {
+  const intent = parseStoreIntent(value);
+  return { record: parseLockRecord(value), ...(intent ? { intent } : {}) };
 }
 
 /**

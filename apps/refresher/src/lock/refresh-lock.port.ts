@@ -1,3 +1,7 @@
+import type { StoreIntent } from './lock-decisions';
+
+export type { StoreIntent };
+
 /**
  * A held refresh lock. `token` is the fencing token: the store revision of the holder's latest write, increasing
  * with every acquisition and renewal of the key. Times are epoch milliseconds.
@@ -8,6 +12,12 @@ export interface RefreshLease {
   token: number;
   /** The holder is superseded after this, by the holder's clock, unless it renews. */
   expiresAt: number;
+  /**
+   * The note the record carries: left by a predecessor whose store may lack its Refreshed event (handed on at
+   * acquisition), or this holder's own (writeIntent). Every write of the record keeps it; release keeps it too unless
+   * the holder dropped it from its lease (the event is appended, or the store certainly did not happen).
+   */
+  intent?: StoreIntent;
 }
 
 export type AcquireResult =
@@ -29,7 +39,15 @@ export interface RefreshLock {
   tryAcquire(connectionId: string, now: number): Promise<AcquireResult>;
   /** Extend a held lease to `now + lease + extraMs`. null: the lease was superseded, so the caller must stop. */
   renew(lease: RefreshLease, now: number, extraMs?: number): Promise<RefreshLease | null>;
-  /** Give the lock up. false: it was no longer this lease's (superseded); nothing was changed. */
+  /**
+   * Note, before storing a refreshed credential, what is being stored (compare-and-set, renewing the lease like
+   * renew). null: the lease was superseded, so the caller must not store.
+   */
+  writeIntent(lease: RefreshLease, intent: StoreIntent, now: number): Promise<RefreshLease | null>;
+  /**
+   * Give the lock up: the key becomes free, keeping `lease.intent` for the next holder if there is one. false: it was
+   * no longer this lease's (superseded); nothing was changed.
+   */
   release(lease: RefreshLease): Promise<boolean>;
   close(): Promise<void>;
 }

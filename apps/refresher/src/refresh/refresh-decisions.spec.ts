@@ -1,6 +1,6 @@
 import { AuthpipeEvent, createEvent, RecordedEvent } from '@authpipe/contracts';
 import type { RefreshPolicy } from '@authpipe/providers';
-import { decideRefreshed, decideRefreshFailed, decideRevoked, shouldRefresh } from './refresh-decisions';
+import { decideReconciliation, decideRefreshed, decideRefreshFailed, decideRevoked, recordedCredentialVersion, refreshedEventId, shouldRefresh } from './refresh-decisions';
 
 const connection = { connectionId: 'con_AAAAAAAAAAAAAAAAAAAAAA', tenantId: 'org_a', provider: 'discord' };
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -84,9 +84,48 @@ describe('refresh events', () => {
     expect(decideRefreshFailed(given(connected, failed, refreshed), connection, report)).toHaveLength(1);
   });
 
-  it('a stored credential becomes Refreshed with its version and whether the refresh token rotated', () => {
-    expect(decideRefreshed(connection, { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true })).toEqual([
-      { type: 'Refreshed', data: { ...connection, expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true } },
+  it('a stored credential becomes Refreshed with its version, whether the refresh token rotated, and an id of its own', () => {
+    expect(decideRefreshed(given(connected), connection, { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true })).toEqual([
+      {
+        type: 'Refreshed',
+        data: { ...connection, expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true },
+        eventId: refreshedEventId(connection.connectionId, 2),
+      },
     ]);
+  });
+
+  it('records a credential version once: whoever appends it, the same eventId, and nothing when the history has it', () => {
+    const result = { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: false };
+    expect(refreshedEventId(connection.connectionId, 2)).toBe(refreshedEventId(connection.connectionId, 2));
+    expect(refreshedEventId(connection.connectionId, 2)).not.toBe(refreshedEventId(connection.connectionId, 3));
+    expect(refreshedEventId(connection.connectionId, 2)).not.toBe(refreshedEventId('con_BBBBBBBBBBBBBBBBBBBBBB', 2));
+    const refreshed: AuthpipeEvent = { type: 'Refreshed', data: { ...connection, ...result } };
+    expect(decideRefreshed(given(connected, refreshed), connection, result)).toEqual([]);
+    expect(recordedCredentialVersion(given(connected, refreshed))).toBe(2);
+    expect(recordedCredentialVersion([])).toBe(0);
+  });
+
+  it('a Refreshed appended late says when the store happened', () => {
+    const at = new Date('2025-12-31T23:59:00Z');
+    expect(decideRefreshed(given(connected), connection, { expiresAt: null, credentialVersion: 2, rotated: false }, at)[0]).toMatchObject({ occurredAt: at });
+  });
+});
+
+describe('reconciling a refresh that may not have recorded its Refreshed (the note in the lock)', () => {
+  const intent = { version: 3, expiresAt: '2026-01-01T01:00:00.000Z', rotated: true, at: NOW.getTime() };
+
+  it('records it when vault holds exactly the noted credential', () => {
+    expect(decideReconciliation(intent, { version: 3, expiresAt: '2026-01-01T01:00:00Z' })).toBe('record');
+    expect(decideReconciliation({ ...intent, expiresAt: null }, { version: 3, expiresAt: null })).toBe('record');
+  });
+
+  it('drops it when vault holds another credential at or past that version (a reconnect won, or a later refresh)', () => {
+    expect(decideReconciliation(intent, { version: 3, expiresAt: '2026-01-01T02:00:00.000Z' })).toBe('drop');
+    expect(decideReconciliation(intent, { version: 3, expiresAt: null })).toBe('drop');
+    expect(decideReconciliation(intent, { version: 4, expiresAt: '2026-01-01T01:00:00.000Z' })).toBe('drop');
+  });
+
+  it('keeps it while vault is behind it (the store did not happen, or has not yet)', () => {
+    expect(decideReconciliation(intent, { version: 2, expiresAt: '2026-01-01T00:30:00.000Z' })).toBe('keep');
   });
 });

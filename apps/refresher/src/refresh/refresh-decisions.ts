@@ -1,6 +1,9 @@
 import type { AuthpipeEvent, CredentialSecret, RecordedEvent } from '@authpipe/contracts';
+import { nameBasedEventId } from '@authpipe/contracts';
+import type { DecidedEvent } from '@authpipe/platform';
 import type { RefreshPolicy } from '@authpipe/providers';
 import { needsRefresh } from '@authpipe/providers';
+import type { StoreIntent } from '../lock/lock-decisions';
 import type { FailedAttempt } from './retry-policy';
 
 /**
@@ -60,10 +63,61 @@ export function decideRefreshFailed(history: RecordedEvent[], connection: Connec
   return [{ type: 'RefreshFailed', data: { ...connection, ...attempt } }];
 }
 
-/** A new credential version is stored: Refreshed (the history is not consulted: vault already fenced the write). */
+/** The credential version the history has recorded last (Connected or Refreshed); 0 when none. */
+export function recordedCredentialVersion(history: RecordedEvent[]): number {
+  for (let i = history.length - 1; i >= 0; i--) {
+    const e = history[i];
+    if (e.type === 'Connected' || e.type === 'Refreshed') return e.data.credentialVersion;
+  }
+  return 0;
+}
+
+/**
+ * The eventId of the Refreshed of one credential version: one fact, one id, whoever appends it (the refresh that
+ * stored it, a retry of its append, or a later holder reconciling it), so the event store keeps one copy.
+ */
+export function refreshedEventId(connectionId: string, credentialVersion: number): string {
+  return nameBasedEventId(`Refreshed/${connectionId}/${credentialVersion}`);
+}
+
+/**
+ * A refresh stored credential version `credentialVersion` in vault: Refreshed, unless the history already records that
+ * version or a later one (the append is being retried, or another worker reconciled it). Vault fenced the store
+ * itself, so nothing else in the history matters. `occurredAt`: when the store was sent, for an event appended late.
+ */
 export function decideRefreshed(
+  history: RecordedEvent[],
   connection: ConnectionRef,
   result: { expiresAt: string | null; credentialVersion: number; rotated: boolean },
-): AuthpipeEvent[] {
-  return [{ type: 'Refreshed', data: { ...connection, ...result } }];
+  occurredAt?: Date,
+): DecidedEvent[] {
+  if (recordedCredentialVersion(history) >= result.credentialVersion) return [];
+  return [
+    {
+      type: 'Refreshed',
+      data: { ...connection, ...result },
+      eventId: refreshedEventId(connection.connectionId, result.credentialVersion),
+      ...(occurredAt ? { occurredAt } : {}),
+    },
+  ];
+}
+
+/**
+ * What a holder does with the note a refresh left in the lock record (StoreIntent), given the credential vault holds:
+ * - `record`: vault holds exactly the noted credential (same version, same expiry): the refresh stored it and may not
+ *   have appended its Refreshed (its worker died, or vault's reply was lost); record it (decideRefreshed appends it
+ *   only if the history lacks it), then drop the note;
+ * - `drop`: vault holds something else at or past that version (the store lost to a reconnect, or a later store
+ *   replaced it): the note is moot;
+ * - `keep`: vault is behind the note: the store never happened, or is still on its way; decide again next time.
+ * Only a refresh writes a note, so a credential a reconnect stored is never taken for a refresh's (its Connected
+ * may simply not be appended yet).
+ */
+export function decideReconciliation(intent: StoreIntent, stored: { version: number; expiresAt: string | null }): 'record' | 'drop' | 'keep' {
+  if (stored.version < intent.version) return 'keep';
+  return stored.version === intent.version && sameInstant(stored.expiresAt, intent.expiresAt) ? 'record' : 'drop';
+}
+
+function sameInstant(a: string | null, b: string | null): boolean {
+  return a === null || b === null ? a === b : Date.parse(a) === Date.parse(b);
 }

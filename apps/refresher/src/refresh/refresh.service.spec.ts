@@ -13,6 +13,7 @@ import { ProviderCatalog } from '@authpipe/providers';
 import { InProcessLockTable, InProcessRefreshLock } from '../lock/in-process/in-process-refresh-lock';
 import type { RefreshLock } from '../lock/refresh-lock.port';
 import { RefresherConfig } from '../refresher.config';
+import { refreshedEventId } from './refresh-decisions';
 import { RefreshService } from './refresh.service';
 
 /*
@@ -27,7 +28,10 @@ const ID = 'con_AAAAAAAAAAAAAAAAAAAAAA';
 class MemoryEventStore implements EventStore {
   readonly streams = new Map<string, RecordedEvent[]>();
   private position = 0n;
+  /** Appends that fail next (an event store that is gone, beyond EventWriter's retries). */
+  failAppends = 0;
   async appendToStream(streamId: string, events: NewEvent[], options: { expectedRevision: ExpectedRevision }): Promise<AppendResult> {
+    if (this.failAppends > 0 && this.failAppends--) throw new Error('the event store is gone');
     const stream = this.streams.get(streamId) ?? [];
     const current = stream.length ? stream[stream.length - 1].revision : 'no_stream';
     if (options.expectedRevision !== 'any' && options.expectedRevision !== current) throw new WrongExpectedRevisionError(streamId, String(options.expectedRevision));
@@ -48,6 +52,8 @@ class MemoryEventStore implements EventStore {
 class FakePlatform {
   credential: { version: number; credential: CredentialSecret } | null = null;
   stores: { expectedVersion?: number; refreshToken?: string }[] = [];
+  /** The next store is written and its reply lost (vault died before answering). */
+  loseStoreReply = false;
   async request(name: string, payload: Record<string, unknown>): Promise<unknown> {
     switch (name) {
       case 'vaultReadCredential':
@@ -58,6 +64,10 @@ class FakePlatform {
         this.stores.push({ expectedVersion: expected, refreshToken: (payload.credential as CredentialSecret).refreshToken });
         if (expected !== undefined && expected !== this.credential?.version) throw new RpcError(RpcErrorCodes.Conflict, 'stale');
         this.credential = { version: (this.credential?.version ?? 0) + 1, credential: payload.credential as CredentialSecret };
+        if (this.loseStoreReply) {
+          this.loseStoreReply = false;
+          throw new RpcError(RpcErrorCodes.Timeout, 'no reply from vault');
+        }
         return { version: this.credential.version };
       }
       case 'queryGetIntegration':
@@ -236,6 +246,7 @@ describe('RefreshService', () => {
         return r.acquired ? { ...r, lease: { ...r.lease, expiresAt: now - 1 } } : r;
       },
       renew: async () => null,
+      writeIntent: async () => null,
       release: (lease) => lock.release(lease),
       close: async () => undefined,
     };
@@ -243,6 +254,60 @@ describe('RefreshService', () => {
     expect(result).toEqual({ outcome: 'lost_lock' });
     expect(tokenCalls).toHaveLength(0);
     expect(platform.stores).toHaveLength(0);
+  });
+
+  describe('the dual write (vault, then the event store) when the second write is lost', () => {
+    const storedEvents = () => events.streams.get(connectionStream(ID)) ?? [];
+
+    it('records a stored credential whose Refreshed was not appended at the next flight: once, same id, no provider call', async () => {
+      events.failAppends = 1;
+      await expect(refreshOnDemand(replica('a'))).rejects.toThrow('the event store is gone');
+      expect(platform.credential!.version).toBe(2);
+      expect(history()).toEqual([]);
+      // The note survives the release: the key is free, and carries what was stored.
+      expect(table.keys.get(ID)).toMatchObject({ record: null, intent: { version: 2, expiresAt: platform.credential!.credential.expiresAt, rotated: true } });
+
+      const result = await replica('b').refreshScheduled({ tenantId: TENANT, connectionId: ID, credentialVersion: 1 });
+      expect(result).toMatchObject({ outcome: 'fresh', credentialVersion: 2 });
+      expect(history()).toEqual([expect.objectContaining({ type: 'Refreshed', credentialVersion: 2, rotated: true, expiresAt: platform.credential!.credential.expiresAt })]);
+      expect(storedEvents()[0].eventId).toBe(refreshedEventId(ID, 2));
+      expect(tokenCalls).toHaveLength(1);
+      expect(table.keys.get(ID)?.intent).toBeUndefined();
+
+      await replica('c').refreshScheduled({ tenantId: TENANT, connectionId: ID, credentialVersion: 1 });
+      expect(history()).toHaveLength(1);
+    });
+
+    it('records it when vault stored the credential but its reply was lost (the refresher saw an error)', async () => {
+      platform.loseStoreReply = true;
+      await expect(refreshOnDemand(replica('a'))).rejects.toMatchObject({ code: RpcErrorCodes.Timeout });
+      expect(platform.credential!.version).toBe(2);
+      // The retry finds vault ahead: not "another worker's result" to take silently, but this refresh's to record.
+      expect(await replica('a').refreshScheduled({ tenantId: TENANT, connectionId: ID, credentialVersion: 1 })).toMatchObject({ outcome: 'fresh', credentialVersion: 2 });
+      expect(history()).toEqual([expect.objectContaining({ type: 'Refreshed', credentialVersion: 2 })]);
+      expect(tokenCalls).toHaveLength(1);
+    });
+
+    it('never takes a reconnect for a refresh: vault ahead of the history without a note records nothing', async () => {
+      platform.credential = { version: 2, credential: { ...platform.credential!.credential, expiresAt: new Date(Date.now() + 3_600_000).toISOString() } };
+      expect(await replica('a').refreshScheduled({ tenantId: TENANT, connectionId: ID, credentialVersion: 1 })).toMatchObject({ outcome: 'fresh', credentialVersion: 2 });
+      expect(history()).toEqual([]);
+    });
+
+    it('drops a note vault contradicts, keeps one vault is behind, and its own note replaces it', async () => {
+      const at = Date.now();
+      table.write(ID, null, { version: 2, expiresAt: new Date(at + 5_000).toISOString(), rotated: true, at });
+      // Vault is still at 1: the noted store never landed. The flight refreshes as usual, and records its own store.
+      expect(await refreshOnDemand(replica('a'))).toMatchObject({ outcome: 'refreshed', credentialVersion: 2 });
+      expect(history()).toEqual([expect.objectContaining({ type: 'Refreshed', credentialVersion: 2, expiresAt: platform.credential!.credential.expiresAt })]);
+      expect(table.keys.get(ID)?.intent).toBeUndefined();
+      // A note of version 3 with another expiry than vault's version 3 (a reconnect won): dropped, nothing recorded.
+      platform.credential = { version: 3, credential: { ...platform.credential!.credential, expiresAt: new Date(at + 7_200_000).toISOString() } };
+      table.write(ID, null, { version: 3, expiresAt: new Date(at + 60_000).toISOString(), rotated: true, at });
+      expect(await refreshOnDemand(replica('a'))).toMatchObject({ outcome: 'fresh', credentialVersion: 3 });
+      expect(history()).toHaveLength(1);
+      expect(table.keys.get(ID)?.intent).toBeUndefined();
+    });
   });
 
   it('reports how every flight ended, for the scheduler', async () => {

@@ -3,13 +3,13 @@ import { Inject, Injectable, Logger } from '@nestjs/common';
 import { connectionStream, ProviderFailureCode, ReadCredentialReply, RefreshConnectionReply, RpcErrorCodes } from '@authpipe/contracts';
 import { isTransientFailure, RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
 import { ProviderCallError, ProviderOAuthClient, TokenSet } from '@authpipe/oauth';
-import { CLOCK, Clock, CONFIG, EventWriter, PROVIDER_CATALOG } from '@authpipe/platform';
+import { CLOCK, Clock, CommandContext, CONFIG, EventWriter, failpoint, PROVIDER_CATALOG } from '@authpipe/platform';
 import { ProviderCatalog } from '@authpipe/providers';
-import type { RefreshLease, RefreshLock } from '../lock/refresh-lock.port';
+import type { RefreshLease, RefreshLock, StoreIntent } from '../lock/refresh-lock.port';
 import { mustRenew, nextLook } from '../lock/lock-decisions';
 import { RefresherConfig } from '../refresher.config';
 import { EVENT_WRITER, REFRESH_LOCK } from '../refresher.tokens';
-import { decideRefreshed, decideRefreshFailed, decideRevoked, RefreshTrigger, shouldRefresh } from './refresh-decisions';
+import { decideReconciliation, decideRefreshed, decideRefreshFailed, decideRevoked, RefreshTrigger, shouldRefresh } from './refresh-decisions';
 import { decideAfterFailure, RefreshFailureClass, RetryPolicy } from './retry-policy';
 
 /** How a flight ended. */
@@ -67,11 +67,17 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * Refreshes connections, one flight per connection at a time across every replica (the RefreshLock):
  * 1. take the lock (a scheduled flight skips a connection someone else holds; an on-demand one waits for the
  *    holder and then finds the credential fresh);
- * 2. read the credential under the lock and decide whether it still needs refreshing;
+ * 2. read the credential under the lock; record the Refreshed a previous refresh may have left unrecorded (the note
+ *    in the lock record); decide whether it still needs refreshing;
  * 3. call the token endpoint, renewing the lease first, retrying transient failures with backoff;
- * 4. store the new credential (with the old refresh token when the provider sent none) compare-and-set on the
- *    version refreshed, before anything else: the second fence after the lock;
- * 5. append Refreshed, RefreshFailed or Revoked.
+ * 4. note in the lock record what is about to be stored, then store the new credential (with the old refresh token
+ *    when the provider sent none) compare-and-set on the version refreshed, before anything else: the second fence
+ *    after the lock;
+ * 5. append Refreshed (its eventId derived from connection and version), RefreshFailed or Revoked; drop the note.
+ *
+ * The store in vault and the append are two writes. A worker that dies between them (or loses vault's reply) leaves
+ * its note in the lock record, and the next holder of the lock appends the missing Refreshed from it (step 2), with
+ * the same eventId, so the history records every stored credential version exactly once.
  */
 @Injectable()
 export class RefreshService {
@@ -264,7 +270,14 @@ export class RefreshService {
     flight: Flight,
   ): Promise<FlightResult> {
     const current = await this.read(tenantId, connectionId, correlationId);
-    if (!current) return { outcome: 'gone' };
+    if (!current) {
+      held.lease = { ...held.lease, intent: undefined }; // disconnected or erased: nothing left to record
+      return { outcome: 'gone' };
+    }
+    const connection = { connectionId, tenantId, provider: current.provider };
+    const stream = connectionStream(connectionId);
+    const context = { correlationId };
+    await this.reconcile(held, current, connection, stream, context);
     const provider = this.catalog.get(current.provider);
     const fresh = (c: ReadCredentialReply): FlightResult => ({ outcome: 'fresh', credentialVersion: c.version, expiresAt: c.credential.expiresAt ?? null });
     if (!shouldRefresh(trigger, current, provider.oauth2?.refresh, this.clock.now())) return fresh(current);
@@ -279,9 +292,6 @@ export class RefreshService {
       correlationId,
     });
     const client = new ProviderOAuthClient(provider, integration.clientId, this.config.PROVIDER_TIMEOUT_MS);
-    const connection = { connectionId, tenantId, provider: provider.key };
-    const stream = connectionStream(connectionId);
-    const context = { correlationId };
 
     let tokens: TokenSet;
     for (let attempt = 1; ; attempt++) {
@@ -331,6 +341,7 @@ export class RefreshService {
 
     const rotated = Boolean(tokens.refreshToken && tokens.refreshToken !== refreshToken);
     const expiresAt = tokens.expiresAt?.toISOString() ?? null;
+    await this.noteIntent(held, { version: current.version + 1, expiresAt, rotated, at: this.clock.now().getTime() }, connectionId);
     let stored;
     try {
       stored = await this.rpc.request('vaultStoreCredential', {
@@ -351,16 +362,69 @@ export class RefreshService {
       });
     } catch (err) {
       if (err instanceof RpcError && err.code === RpcErrorCodes.Conflict) {
-        // A newer credential got there first (a reconnect): ours is dropped, theirs stays.
+        // A newer credential got there first (a reconnect): ours is dropped, theirs stays, and the note is moot.
+        held.lease = { ...held.lease, intent: undefined };
         this.logger.warn(`connection ${connectionId}: the credential changed during the refresh; keeping the newer one`);
         const again = await this.read(tenantId, connectionId, correlationId);
         return again ? fresh(again) : { outcome: 'gone' };
       }
+      // Anything else (vault timed out, went away) may have stored it all the same: the note stays for the next holder.
       throw err;
     }
-    await this.events.decideAndAppend(stream, () => decideRefreshed(connection, { expiresAt, credentialVersion: stored.version, rotated }), context);
+    failpoint('refresh.after-vault-store');
+    const at = new Date(held.lease.intent?.at ?? this.clock.now().getTime());
+    await this.events.decideAndAppend(stream, (history) => decideRefreshed(history, connection, { expiresAt, credentialVersion: stored.version, rotated }, at), context);
+    held.lease = { ...held.lease, intent: undefined };
     this.logger.debug(`refreshed ${connectionId} (${provider.key}) to version ${stored.version} (${trigger.kind})`);
     return { outcome: 'refreshed', credentialVersion: stored.version, expiresAt };
+  }
+
+  /**
+   * The lock record carries a note of a refresh that stored (or was storing) a credential: record its Refreshed if
+   * vault holds that very credential and the history lacks it (decideReconciliation, decideRefreshed), then drop the
+   * note; keep it while vault is behind it. Runs under the lock, before anything else is decided.
+   */
+  private async reconcile(
+    held: { lease: RefreshLease },
+    current: ReadCredentialReply,
+    connection: { connectionId: string; tenantId: string; provider: string },
+    stream: string,
+    context: CommandContext,
+  ): Promise<void> {
+    const intent = held.lease.intent;
+    if (!intent) return;
+    const verdict = decideReconciliation(intent, { version: current.version, expiresAt: current.credential.expiresAt ?? null });
+    if (verdict === 'keep') return;
+    if (verdict === 'record') {
+      const result = { expiresAt: intent.expiresAt, credentialVersion: intent.version, rotated: intent.rotated };
+      const { events } = await this.events.decideAndAppend(stream, (history) => decideRefreshed(history, connection, result, new Date(intent.at)), context);
+      if (events.length) {
+        this.logger.warn(
+          `connection ${connection.connectionId}: recorded the Refreshed of credential version ${intent.version}, which a refresh stored without recording it (its worker died or lost vault's reply)`,
+        );
+      }
+    }
+    held.lease = { ...held.lease, intent: undefined };
+  }
+
+  /**
+   * Note in the lock record what is about to be stored, before the store (and renew the lease with it). If the note
+   * cannot be written (the lease was superseded, or the lock store failed) the store still goes ahead: the provider
+   * has already answered, a rotating provider has already invalidated the old refresh token, and vault's
+   * compare-and-set on the version still fences the write. Only the repair of a crash right after it is lost then.
+   */
+  private async noteIntent(held: { lease: RefreshLease }, intent: StoreIntent, connectionId: string): Promise<void> {
+    try {
+      const noted = await this.lock.writeIntent(held.lease, intent, intent.at);
+      if (noted) {
+        held.lease = noted;
+        return;
+      }
+      this.logger.warn(`connection ${connectionId}: the refresh lock was taken over before the store; storing without a note`);
+    } catch (err) {
+      this.logger.warn(`connection ${connectionId}: noting the store in the refresh lock failed (${(err as Error).name}); storing without a note`);
+    }
+    held.lease = { ...held.lease, intent: undefined };
   }
 
   private async read(tenantId: string, connectionId: string, correlationId: string): Promise<ReadCredentialReply | null> {

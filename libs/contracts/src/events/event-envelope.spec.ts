@@ -1,5 +1,5 @@
 import { connectionIdFor } from '../ids';
-import { createEvent, InvalidEventError, validateEvent } from './event-envelope';
+import { createEvent, InvalidEventError, nameBasedEventId, validateEvent } from './event-envelope';
 import { getMetadataStorage } from 'class-validator';
 import { EVENT_SCHEMAS } from './lifecycle-events';
 
@@ -52,6 +52,14 @@ describe('lifecycle event contracts', () => {
         expect({ type, field }).not.toEqual({ type, field: expect.stringMatching(/token|secret|password|api_?key|verifier/i) });
       }
     }
+  });
+
+  it('makes name-based eventIds: UUID version 5 as RFC 9562 computes it, the same for the same name', () => {
+    // RFC 9562 appendix A.4: the DNS namespace and www.example.com.
+    expect(nameBasedEventId('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    expect(nameBasedEventId('Refreshed/con_x/7')).toBe(nameBasedEventId('Refreshed/con_x/7'));
+    expect(nameBasedEventId('Refreshed/con_x/7')).not.toBe(nameBasedEventId('Refreshed/con_x/8'));
+    expect(createEvent({ type: 'Connected', data: connected }, context, nameBasedEventId('x')).eventId).toBe(nameBasedEventId('x'));
   });
 
   it('rejects unknown event types', () => {

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { plainToInstance } from 'class-transformer';
 import { validateSync, ValidationError } from 'class-validator';
 import { AuthpipeEvent, EVENT_SCHEMAS, EventType, isEventType } from './lifecycle-events';
@@ -74,6 +74,22 @@ export interface EventContext {
   causationId?: string;
   producer: string;
   now: Date;
+}
+
+/** The namespace of Authpipe's name-based event ids (a random UUID, fixed for ever). */
+const EVENT_ID_NAMESPACE = '5b0c3c1e-8f2a-4d7e-9a61-c0d4e2b7f318';
+
+/**
+ * A name-based eventId (RFC 9562 s5.5, UUID version 5: SHA-1 over a namespace and a name) for a fact that has one
+ * natural key, e.g. "credential version 7 of connection con_x was stored by a refresh": whoever appends it, however
+ * often, the id is the same, so the event store's eventId deduplication keeps one copy. A UUID, as EventStoreDB wants.
+ */
+export function nameBasedEventId(name: string, namespace: string = EVENT_ID_NAMESPACE): string {
+  const hash = createHash('sha1').update(Buffer.from(namespace.replace(/-/g, ''), 'hex')).update(name, 'utf8').digest();
+  hash[6] = (hash[6] & 0x0f) | 0x50; // version 5
+  hash[8] = (hash[8] & 0x3f) | 0x80; // RFC 9562 variant
+  const hex = hash.subarray(0, 16).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /** Build a validated event ready to append. Throws InvalidEventError naming each bad field. */

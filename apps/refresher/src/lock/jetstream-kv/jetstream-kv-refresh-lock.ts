@@ -1,6 +1,6 @@
 import { JSONCodec, KV, NatsConnection } from 'nats';
 import { AcquireResult, RefreshLease, RefreshLock } from '../refresh-lock.port';
-import { decideAcquire, LockRecord, LockState, leaseRecord, parseLockRecord } from '../lock-decisions';
+import { decideAcquire, LockRecord, LockState, leaseRecord, lockValue, parseLockValue, StoreIntent } from '../lock-decisions';
 
 /** JetStream API error: the subject's last sequence is not the expected one (compare-and-set lost). */
 const WRONG_LAST_SEQUENCE = 10071;
@@ -23,7 +23,8 @@ export interface JetStreamKvRefreshLockOptions {
  * The refresh lock on a JetStream KV bucket (nats-server 2.9 has no per-key TTL, so the lease expiry is kept in the
  * value). Key = connection id. Every write names the revision it replaces (Nats-Expected-Last-Subject-Sequence):
  * create-if-absent is "expect 0", superseding or renewing is "expect the revision read", and releasing deletes only
- * the holder's own revision. The revision written is the fencing token.
+ * the holder's own revision. The revision written is the fencing token. A holder's note (StoreIntent) rides in the
+ * same value, so it is handed on with the key: a release that keeps a note writes the note alone (a free key).
  * Reads are not served by direct get (allow_direct off): on a cluster a follower could show a released lock as held
  * or, worse, an old holder's record.
  */
@@ -47,10 +48,13 @@ export class JetStreamKvRefreshLock implements RefreshLock {
   }
 
   async tryAcquire(connectionId: string, now: number): Promise<AcquireResult> {
-    const decision = decideAcquire(await this.read(connectionId), now);
+    const state = await this.read(connectionId);
+    const decision = decideAcquire(state, now);
     if (decision.kind === 'held') return { acquired: false, holder: decision.owner, until: decision.until };
     const record = leaseRecord(this.owner, now, this.leaseMs);
-    const token = await this.write(connectionId, record, decision.expectedRevision);
+    // A predecessor's note is handed on: it stays in the record until a holder has dealt with it.
+    const { intent } = state;
+    const token = await this.write(connectionId, record, intent, decision.expectedRevision);
     if (token === null) {
       // Another contender wrote between our read and our write: it holds the lock now.
       const state = await this.read(connectionId);
@@ -58,20 +62,27 @@ export class JetStreamKvRefreshLock implements RefreshLock {
     }
     return {
       acquired: true,
-      lease: { connectionId, owner: this.owner, token, expiresAt: record.expiresAt },
+      lease: { connectionId, owner: this.owner, token, expiresAt: record.expiresAt, ...(intent ? { intent } : {}) },
       ...(decision.supersedes ? { superseded: decision.supersedes } : {}),
     };
   }
 
   async renew(lease: RefreshLease, now: number, extraMs = 0): Promise<RefreshLease | null> {
     const record = leaseRecord(this.owner, now, this.leaseMs + extraMs);
-    const token = await this.write(lease.connectionId, record, lease.token);
+    const token = await this.write(lease.connectionId, record, lease.intent, lease.token);
     return token === null ? null : { ...lease, token, expiresAt: record.expiresAt };
   }
 
+  async writeIntent(lease: RefreshLease, intent: StoreIntent, now: number): Promise<RefreshLease | null> {
+    const record = leaseRecord(this.owner, now, this.leaseMs);
+    const token = await this.write(lease.connectionId, record, intent, lease.token);
+    return token === null ? null : { ...lease, token, expiresAt: record.expiresAt, intent };
+  }
+
   async release(lease: RefreshLease): Promise<boolean> {
+    // Only the revision this holder wrote can be replaced: after a takeover the key is at another revision.
+    if (lease.intent) return (await this.write(lease.connectionId, null, lease.intent, lease.token)) !== null;
     try {
-      // Only the revision this holder wrote can be deleted: after a takeover the key is at another revision.
       await this.kv.delete(lease.connectionId, { previousSeq: lease.token });
       return true;
     } catch (err) {
@@ -94,13 +105,13 @@ export class JetStreamKvRefreshLock implements RefreshLock {
     } catch {
       value = null;
     }
-    return { revision: entry.revision, record: parseLockRecord(value) };
+    return { revision: entry.revision, ...parseLockValue(value) };
   }
 
   /** @returns the new revision, or null when the key is no longer at `expectedRevision` */
-  private async write(connectionId: string, record: LockRecord, expectedRevision: number): Promise<number | null> {
+  private async write(connectionId: string, record: LockRecord | null, intent: StoreIntent | undefined, expectedRevision: number): Promise<number | null> {
     try {
-      return await this.kv.put(connectionId, codec.encode(record), { previousSeq: expectedRevision });
+      return await this.kv.put(connectionId, codec.encode(lockValue(record, intent)), { previousSeq: expectedRevision });
     } catch (err) {
       if (isWrongLastSequence(err)) return null;
       throw err;
