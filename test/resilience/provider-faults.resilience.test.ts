@@ -15,7 +15,9 @@ import { eventually, gatewayUrlFor, reservePorts, startTestPlatform, TestPlatfor
  * cleared a refresh succeeds at once), and keep the garbage (which plants a token) out of every log line.
  *
  * Gmail-like server: access tokens of 600 s inside a 3000 s margin, so every credential read refreshes on demand
- * and the schedule stays out of the way. Discord-like server: probed every second.
+ * and the schedule stays out of the way; while the refresh fails the read serves the current token (still valid for
+ * minutes) with `Authpipe-Refresh: failed; code=...`, and answers the failure only for a token about to expire.
+ * Discord-like server: probed every second.
  */
 
 const TENANT = 'org_faults';
@@ -76,14 +78,28 @@ describe('provider faults: slow, 500, garbage', () => {
 
   async function credential(provider: string, userId: string) {
     const res = await api(`/v1/credentials/${provider}/${userId}`);
-    const body = (await res.json()) as { accessToken?: string; code?: string; detail?: string };
+    const body = (await res.json()) as { accessToken?: string; expiresAt?: string; code?: string; detail?: string };
     if (body.accessToken) secrets.push(body.accessToken);
-    return { status: res.status, body, retryAfter: res.headers.get('retry-after'), type: res.headers.get('content-type') };
+    return { status: res.status, body, retryAfter: res.headers.get('retry-after'), type: res.headers.get('content-type'), refresh: res.headers.get('authpipe-refresh') };
   }
+
+  /** The current token served through a failed refresh: 200, the failure's code in Authpipe-Refresh, the expiry it had. */
+  const servedThrough = (code: string, id: string) => ({
+    status: 200,
+    refresh: `failed; code=${code}`,
+    body: { accessToken: expect.any(String), expiresAt: (eventsOf('Connected', id)[0] as { expiresAt: string }).expiresAt },
+  });
 
   /** Once the fault is cleared a refresh succeeds promptly: no lock was left behind. */
   async function refreshesAgain(userId: string): Promise<void> {
-    await eventually(async () => ((await credential('gmail', userId)).status === 200 ? true : undefined), 20_000, `${userId} refreshes again`);
+    await eventually(
+      async () => {
+        const read = await credential('gmail', userId);
+        return read.status === 200 && read.refresh === null ? true : undefined;
+      },
+      20_000,
+      `${userId} refreshes again`,
+    );
   }
 
   async function statusOf(connectionId: string): Promise<string> {
@@ -156,7 +172,7 @@ describe('provider faults: slow, 500, garbage', () => {
       await google.faults({ token: { delayMs: SLOW_MS, grantType: 'refresh_token' } });
 
       const read = await credential('gmail', 'g_slow');
-      expect(read).toMatchObject({ status: 504, body: { code: 'PROVIDER_TIMEOUT' }, retryAfter: expect.any(String), type: expect.stringContaining('application/problem+json') });
+      expect(read).toMatchObject(servedThrough('PROVIDER_TIMEOUT', id));
       // The flight goes on retrying in the background, each attempt cut off at the timeout, until it gives up.
       const failures = await eventually(async () => {
         const failed = eventsOf('RefreshFailed', id);
@@ -184,7 +200,7 @@ describe('provider faults: slow, 500, garbage', () => {
       const before = (await google.stats()).token_requests.refresh_token ?? 0;
       await google.faults({ token: { status: 500, body: HTML, contentType: 'text/html', grantType: 'refresh_token' } });
       const read = await credential('gmail', 'g_500');
-      expect(read).toMatchObject({ status: 503, body: { code: 'PROVIDER_UNAVAILABLE' }, retryAfter: expect.any(String) });
+      expect(read).toMatchObject(servedThrough('PROVIDER_UNAVAILABLE', id));
       expect(eventsOf('RefreshFailed', id).length).toBeGreaterThan(0);
       const failures = await eventually(async () => {
         const failed = eventsOf('RefreshFailed', id);
@@ -204,7 +220,7 @@ describe('provider faults: slow, 500, garbage', () => {
       const before = (await google.stats()).token_requests.refresh_token ?? 0;
       await google.faults({ token: { ...fault, grantType: 'refresh_token' } });
       const read = await credential('gmail', user);
-      expect(read).toMatchObject({ status: 502, body: { code: 'INVALID_PROVIDER_RESPONSE' } });
+      expect(read).toMatchObject(servedThrough('INVALID_PROVIDER_RESPONSE', id));
       expect(JSON.stringify(read.body)).not.toContain(PLANTED);
       await eventually(async () => (eventsOf('RefreshFailed', id).length ? true : undefined), 10_000, 'RefreshFailed');
       expect(eventsOf('RefreshFailed', id)).toEqual([expect.objectContaining({ failure: 'unexpected', code: 'invalid_provider_response', attempt: 1, willRetry: false })]);
@@ -214,6 +230,25 @@ describe('provider faults: slow, 500, garbage', () => {
 
       await google.faults({ token: null });
       await refreshesAgain(user);
+    });
+  });
+
+  describe('the credential endpoint when the refresh fails and the token is about to expire', () => {
+    it('answers the failure (504 PROVIDER_TIMEOUT, retryable) instead of a token with less than 5 s left', async () => {
+      await google.faults({ token: { delayMs: SLOW_MS, grantType: 'refresh_token' } });
+      await google.settings({ accessTokenTtlSeconds: 4 });
+      let id: string;
+      try {
+        id = await connectUser('gmail', 'g_expiring', [GMAIL_READONLY]);
+      } finally {
+        await google.settings({ accessTokenTtlSeconds: 600 });
+      }
+      const read = await credential('gmail', 'g_expiring');
+      expect(read).toMatchObject({ status: 504, body: { code: 'PROVIDER_TIMEOUT' }, retryAfter: expect.any(String), type: expect.stringContaining('application/problem+json'), refresh: null });
+      expect(await statusOf(id)).toBe('connected');
+
+      await google.faults({ token: null });
+      await refreshesAgain('g_expiring');
     });
   });
 

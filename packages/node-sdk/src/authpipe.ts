@@ -104,6 +104,9 @@ export class Authpipe {
    * else from `GET /v1/credentials/:provider/:userId` (which refreshes the token at the provider first when it is
    * inside the provider's margin).
    *
+   * When the refresh fails while the token held is still valid, that token is returned with `refreshFailure` (see
+   * CredentialResult): the caller's work goes on; the failure is thrown only once the token has expired.
+   *
    * @throws {AuthpipeNotConnectedError} the user has not connected the provider
    * @throws {AuthpipeRevokedError} the connection was revoked or erased: the user must connect again
    * @throws {AuthpipeUnauthorizedError} the API key is not valid, or belongs to another tenant than `tenantId`
@@ -201,15 +204,19 @@ export class Authpipe {
 
   async #fetchCredential(provider: string, tenantId: string, userId: string): Promise<CredentialResult> {
     const path = `v1/credentials/${encodeURIComponent(provider)}/${encodeURIComponent(userId)}`;
-    const credential = await this.#request<Credential>('GET', this.#baseUrl, path, `getCredential ${provider}/${userId}`);
+    let refresh: string | null = null;
+    const credential = await this.#request<Credential>('GET', this.#baseUrl, path, `getCredential ${provider}/${userId}`, undefined, (headers) => {
+      refresh = headers.get('authpipe-refresh');
+    });
     if (credential.connectionId !== connectionIdFor(tenantId, provider, userId)) {
       throw new AuthpipeUnauthorizedError(`getCredential ${provider}/${userId}: the API key belongs to another tenant than "${tenantId}"`, { code: 'TENANT_MISMATCH' });
     }
     Object.freeze(credential.scopes);
-    return Object.freeze({ credential: Object.freeze(credential) });
+    const refreshFailure = refreshFailureOf(refresh);
+    return Object.freeze({ credential: Object.freeze(credential), ...(refreshFailure ? { refreshFailure: Object.freeze(refreshFailure) } : {}) });
   }
 
-  #request<T>(method: 'GET' | 'POST' | 'DELETE', base: URL, path: string, what: string, body?: unknown): Promise<T> {
+  #request<T>(method: 'GET' | 'POST' | 'DELETE', base: URL, path: string, what: string, body?: unknown, onHeaders?: (headers: Headers) => void): Promise<T> {
     return requestJson<T>({
       method,
       url: new URL(path, base),
@@ -219,6 +226,7 @@ export class Authpipe {
       fetch: this.#fetch,
       secrets: [this.#apiKey],
       what,
+      ...(onHeaders ? { onHeaders } : {}),
     });
   }
 
@@ -260,6 +268,13 @@ export class Authpipe {
     if (status === 'open') this.#cache?.invalidateAll();
     this.#options.onEventStreamStatus?.(status, error);
   }
+}
+
+/** `Authpipe-Refresh: failed; code=PROVIDER_TIMEOUT` (an RFC 8941 item) -> { code }; anything else -> undefined. */
+function refreshFailureOf(header: string | null): { code: string } | undefined {
+  const match = header === null ? null : /^\s*failed\s*(?:;\s*code=([A-Z][A-Z0-9_]{0,63}))?\s*(?:;.*)?$/.exec(header);
+  if (!match) return undefined;
+  return { code: match[1] ?? 'UNKNOWN' };
 }
 
 function sameInstant(a: string | null, b: unknown): boolean {

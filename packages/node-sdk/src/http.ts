@@ -11,6 +11,8 @@ export interface JsonRequest {
   secrets: readonly string[];
   /** What the request was for, in error messages: "getCredential gmail/user_123". */
   what: string;
+  /** Sees the headers of a successful answer (the credential endpoint's Authpipe-Refresh). */
+  onHeaders?: (headers: Headers) => void;
 }
 
 export const USER_AGENT = 'authpipe-node/0.1.0';
@@ -51,6 +53,7 @@ export async function requestJson<T>(req: JsonRequest): Promise<T> {
     });
   }
   if (res.ok) {
+    req.onHeaders?.(res.headers);
     try {
       return JSON.parse(text) as T;
     } catch {

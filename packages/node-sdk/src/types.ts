@@ -21,6 +21,15 @@ export interface Credential {
 /** The answer of {@link Authpipe.getCredential}. The objects are frozen: they are shared by every caller of the same key. */
 export interface CredentialResult {
   readonly credential: Readonly<Credential>;
+  /**
+   * Present when Authpipe could not refresh the token (the provider was slow, failing or answered garbage, or the
+   * platform was briefly unavailable) and served the current one instead: still valid until `credential.expiresAt`
+   * (at least a few seconds), but inside the provider's refresh margin. `code` is the failure's (PROVIDER_TIMEOUT,
+   * PROVIDER_UNAVAILABLE, INVALID_PROVIDER_RESPONSE, PROVIDER_ERROR, UNAVAILABLE, TIMEOUT). Authpipe keeps retrying;
+   * the cache asks again at its next revalidation (at most every `minRevalidateIntervalSeconds`), and within
+   * `expirySkewSeconds` of the expiry at every call. Once the token has expired the failure is thrown instead.
+   */
+  readonly refreshFailure?: { readonly code: string };
 }
 
 export interface CredentialRequest {

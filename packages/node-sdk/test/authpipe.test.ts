@@ -124,6 +124,30 @@ describe('@authpipe/node', () => {
     await until(() => server.requests.credentials === 3, 'the next background refresh');
   });
 
+  it('says when the server served the current token because its refresh failed, and asks again at the next revalidation', async () => {
+    const expiresAt = () => new Date(clock + 200_000).toISOString(); // inside the 240 s refresh-ahead window
+    server.onCredential((_p, userId, n) =>
+      n <= 2 ? oauth(userId, n, expiresAt(), { headers: { 'authpipe-refresh': 'failed; code=PROVIDER_TIMEOUT' } }) : oauth(userId, n),
+    );
+    const c = client();
+    const stale = await get(c);
+    expect(stale.refreshFailure).toEqual({ code: 'PROVIDER_TIMEOUT' });
+    expect(stale.credential.accessToken).toBe(token(1));
+    // Cached and served (the token is valid), revalidated at most every 10 s until a refresh succeeds.
+    clock += 5_000;
+    expect(await get(c)).toBe(stale);
+    expect(server.requests.credentials).toBe(1);
+    clock += 6_000;
+    expect(await get(c)).toBe(stale);
+    await until(() => server.answered() === 2, 'the first revalidation');
+    clock += 11_000;
+    await get(c);
+    await until(() => server.answered() === 3, 'the second revalidation');
+    const fresh = await get(c);
+    expect(fresh.credential.accessToken).toBe(token(3));
+    expect(fresh.refreshFailure).toBeUndefined();
+  });
+
   it('makes one request for ten concurrent callers of a cold key', async () => {
     server.onCredential((_p, userId, n) => oauth(userId, n, undefined, { delayMs: 100 }));
     const c = client();

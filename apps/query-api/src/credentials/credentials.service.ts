@@ -1,7 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Logger } from '@nestjs/common';
 import { connectionIdFor, ReadCredentialReply, RpcErrorCodes } from '@authpipe/contracts';
 import { Problem, Problems } from '@authpipe/http';
-import { RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
+import { isTransientFailure, RPC_CLIENT, RpcClient, RpcError } from '@authpipe/messaging';
 import { CONNECTIONS, ConnectionView } from '@authpipe/projections';
 import { CLOCK, Clock, PROVIDER_CATALOG, READ_MODELS } from '@authpipe/platform';
 import { needsRefresh, ProviderCatalog } from '@authpipe/providers';
@@ -20,14 +20,48 @@ export interface CredentialResponse {
   expiresAt: string | null;
   scopes: string[];
 }
+/**
+ * A token inside its refresh margin whose refresh failed is still served while at least this much of its life is
+ * left: the caller's request to the provider must reach it before the token expires (clock skew and a slow call
+ * included). Below it the refresh failure is answered instead.
+ */
+export const STALE_TOKEN_MIN_REMAINING_SECONDS = 5;
+
+/** What getCredential answers: the credential, and when the token is served although its refresh failed, why. */
+export interface CredentialAnswer {
+  credential: CredentialResponse;
+  /** The on-demand refresh failed (an RPC error code: PROVIDER_TIMEOUT, UNAVAILABLE...); the token is still valid. */
+  refreshFailed?: string;
+}
+
+/**
+ * Refresh failures a still valid token is served through: the provider's (slow, failing, garbage, refusing) and the
+ * platform's passing ones. Not a revoked or vanished connection, nor an error of our own.
+ */
+const SERVE_THROUGH = new Set<string>([
+  RpcErrorCodes.ProviderTimeout,
+  RpcErrorCodes.ProviderUnavailable,
+  RpcErrorCodes.InvalidProviderResponse,
+  RpcErrorCodes.ProviderError,
+  RpcErrorCodes.Unavailable,
+  RpcErrorCodes.Timeout,
+]);
 
 /**
  * The credential behind getCredential: a valid access token (refreshed first, single-flight through the
  * refresher, when it is inside the provider's margin) or the API key. Every read is made as `query-api:<keyId>`,
  * so vault's audit names the tenant key that asked.
+ *
+ * A refresh that fails (provider slow, failing or answering garbage; the refresher or NATS briefly away) does not
+ * fail the read while the token held is still valid: inside the margin it usually has minutes left, and the
+ * caller's work should not stop for a refresh that the refresher keeps retrying. That token is served with
+ * `Authpipe-Refresh: failed; code=<CODE>`; the failure is answered only when the token has (nearly) expired, or
+ * the connection is revoked or gone.
  */
 @Injectable()
 export class CredentialsService {
+  private readonly logger = new Logger(CredentialsService.name);
+
   constructor(
     @Inject(READ_MODELS) private readonly store: ReadModelStore,
     @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
@@ -35,7 +69,7 @@ export class CredentialsService {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
-  async get(tenantId: string, keyId: string, provider: string, userId: string, correlationId: string): Promise<CredentialResponse> {
+  async get(tenantId: string, keyId: string, provider: string, userId: string, correlationId: string): Promise<CredentialAnswer> {
     if (!this.catalog.has(provider)) throw Problems.unknownProvider(provider);
     const connectionId = connectionIdFor(tenantId, provider, userId);
     const connection = await this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, tenantId });
@@ -50,29 +84,42 @@ export class CredentialsService {
     const caller = `query-api:${keyId}`;
     let credential = await this.read(tenantId, connectionId, caller, correlationId);
     const margin = this.catalog.get(provider).oauth2?.refresh.marginSeconds ?? 0;
+    let refreshFailed: string | undefined;
     if (needsRefresh(credential.credential.expiresAt, connection.refreshable, margin, this.clock.now())) {
       try {
         await this.rpc.request('refresherRefresh', { tenantId, connectionId, trigger: 'on_demand', correlationId }, { timeoutMs: 15_000 });
+        credential = await this.read(tenantId, connectionId, caller, correlationId);
       } catch (err) {
         if (err instanceof RpcError && err.code === RpcErrorCodes.Revoked) {
           throw new Problem(409, 'CONNECTION_REVOKED', 'Connection revoked', `the ${provider} provider no longer accepts this connection; the user must connect again`);
         }
-        throw (err instanceof RpcError && providerProblem(err.code, provider)) || err;
+        const code = failureCodeOf(err);
+        if (!code || !this.stillValid(credential.credential.expiresAt)) throw (err instanceof RpcError && providerProblem(err.code, provider)) || err;
+        this.logger.warn(`refresh of ${connectionId} failed (${code}); serving its current token, valid until ${credential.credential.expiresAt}`);
+        refreshFailed = code;
       }
-      credential = await this.read(tenantId, connectionId, caller, correlationId);
     }
     const secret = credential.credential;
     return {
-      connectionId,
-      provider,
-      userId,
-      type: secret.type,
-      ...(secret.accessToken ? { accessToken: secret.accessToken, tokenType: secret.tokenType ?? 'bearer' } : {}),
-      ...(secret.apiKey ? { apiKey: secret.apiKey } : {}),
-      ...(secret.username ? { username: secret.username } : {}),
-      expiresAt: secret.expiresAt ?? null,
-      scopes: secret.scopes ?? connection.scopes,
+      credential: {
+        connectionId,
+        provider,
+        userId,
+        type: secret.type,
+        ...(secret.accessToken ? { accessToken: secret.accessToken, tokenType: secret.tokenType ?? 'bearer' } : {}),
+        ...(secret.apiKey ? { apiKey: secret.apiKey } : {}),
+        ...(secret.username ? { username: secret.username } : {}),
+        expiresAt: secret.expiresAt ?? null,
+        scopes: secret.scopes ?? connection.scopes,
+      },
+      ...(refreshFailed ? { refreshFailed } : {}),
     };
+  }
+
+  /** Whether a token that could not be refreshed may still be handed out. */
+  private stillValid(expiresAt: string | null | undefined): boolean {
+    if (!expiresAt) return true;
+    return Date.parse(expiresAt) - this.clock.now().getTime() > STALE_TOKEN_MIN_REMAINING_SECONDS * 1000;
   }
 
   private async read(tenantId: string, connectionId: string, caller: string, correlationId: string): Promise<ReadCredentialReply> {
@@ -84,6 +131,15 @@ export class CredentialsService {
       throw err;
     }
   }
+}
+
+/**
+ * The code a failed refresh is reported with next to a still valid token (SERVE_THROUGH; UNAVAILABLE for NATS itself
+ * being away); undefined when the failure is not one to serve a token through.
+ */
+function failureCodeOf(err: unknown): string | undefined {
+  if (err instanceof RpcError) return SERVE_THROUGH.has(err.code) ? err.code : undefined;
+  return isTransientFailure(err) ? RpcErrorCodes.Unavailable : undefined;
 }
 
 /**

@@ -211,6 +211,12 @@ export const queryApiOpenApi: OpenApiSpec = {
     },
     'GET /v1/credentials/{provider}/{userId}': {
       summary: "A valid credential for one of the tenant's users (refreshed first when about to expire)",
+      description:
+        "A token inside the provider's refresh margin is refreshed first. If that refresh fails (the provider is slow, failing " +
+        'or answers garbage; the platform is briefly unavailable) while the token held has more than 5 seconds left, that ' +
+        'token is served all the same (200), with `Authpipe-Refresh: failed; code=<CODE>`; the refresher keeps retrying, so ' +
+        'ask again later rather than cache it to its expiry. The failure itself is answered (502/503/504 with that code) ' +
+        'only when the token has (nearly) expired; a revoked connection is 409 CONNECTION_REVOKED.',
       responses: {
         200: jsonResponse(
           'The credential; never cached (Cache-Control: no-store)',
@@ -230,7 +236,15 @@ export const queryApiOpenApi: OpenApiSpec = {
               scopes: strings,
             },
           },
-          { 'Cache-Control': { schema: { type: 'string', enum: ['no-store'] } } },
+          {
+            'Cache-Control': { schema: { type: 'string', enum: ['no-store'] } },
+            'Authpipe-Refresh': {
+              description:
+                'Present when the refresh failed and the current, still valid token is served: an RFC 8941 item `failed` with the ' +
+                "failure's code (PROVIDER_TIMEOUT, PROVIDER_UNAVAILABLE, INVALID_PROVIDER_RESPONSE, PROVIDER_ERROR, UNAVAILABLE, TIMEOUT)",
+              schema: { type: 'string', pattern: '^failed; code=[A-Z][A-Z0-9_]*$', example: 'failed; code=PROVIDER_TIMEOUT' },
+            },
+          },
         ),
       },
     },
