@@ -4,16 +4,16 @@ import { join } from 'node:path';
 import { Logger } from '@nestjs/common';
 import { connect, NatsConnection } from 'nats';
 import { AuthpipeEvent, connectionIdFor, connectionStream, createEvent, NewEvent, tenantStream } from '@authpipe/contracts';
-import { JetStreamEventStore } from '@authpipe/event-store';
+import { ExpectedRevision, JetStreamEventStore } from '@authpipe/event-store';
 import { formatDuration, jetStreamHead } from '@authpipe/replay';
-import { encodeEvent, StreamSubjects } from '../libs/event-store/src/jetstream/jetstream-mapping';
 
 /*
  * Replay rate: a history of BENCH_REPLAY_EVENTS events (default 1,000,000) in a JetStream stream of its own, rebuilt
  * into an empty in-memory read-model store by `rebuildReadModels` (what `npm run replay -- rebuild` runs), then
  * projected by the Projector (what query-api runs at every start over its in-memory read models).
  *
- * The history is generated with raw JetStream publishes, many in flight, in the adapter's own encoding. Time budgets
+ * The history is appended through the adapter as the apps append (each event at its stream's last revision, so it
+ * records its predecessor), many streams in flight at once, each stream's events one after the other. Time budgets
  * keep a run bounded: generation stops after BENCH_REPLAY_GENERATE_S (default 180 s), the rebuild after
  * BENCH_REPLAY_REPLAY_S (default 180 s; aborted through its signal), the projector after BENCH_REPLAY_PROJECTOR_S
  * (default 60 s). Whatever stopped early is reported as such, with the rate measured so far and the time the whole
@@ -224,21 +224,24 @@ describe('replay rate', () => {
     streamName = `REPLAY_BENCH_${id}`;
     const prefix = `replay_bench.${id}.events`;
     const events = await JetStreamEventStore.create(nats, { streamName, subjectPrefix: prefix });
-    const subjects = new StreamSubjects(prefix);
-    const js = nats.jetstream();
     const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 
-    // Generate: raw publishes, IN_FLIGHT at a time, in the adapter's encoding (no expected-sequence checks).
+    // Generate: appends IN_FLIGHT at a time, each at the revision its stream's previous append returned.
     const generateStarted = Date.now();
     let written = 0;
     let stoppedEarly = false;
     const inFlight = new Set<Promise<void>>();
+    const lastAppend = new Map<string, Promise<ExpectedRevision>>();
     for (const { streamId, event } of historyOf(EVENTS)) {
       if (Date.now() - generateStarted > GENERATE_S * 1000) {
         stoppedEarly = true;
         break;
       }
-      const published: Promise<void> = js.publish(subjects.subjectOf(streamId), encodeEvent(event), { msgID: event.eventId }).then(() => {
+      const appended = (lastAppend.get(streamId) ?? Promise.resolve<ExpectedRevision>('no_stream')).then(
+        async (expectedRevision) => (await events.appendToStream(streamId, [event], { expectedRevision })).nextExpectedRevision,
+      );
+      lastAppend.set(streamId, appended);
+      const published: Promise<void> = appended.then(() => {
         inFlight.delete(published);
       });
       inFlight.add(published);

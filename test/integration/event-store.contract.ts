@@ -112,6 +112,31 @@ export function eventStoreContract(
         expect(await store.readStream(newStreamId(), { after: 5n })).toEqual([]);
       });
 
+      it('records with each event the revision of the one before it in its stream (null for the first)', async () => {
+        const streamId = newStreamId();
+        const first = await store.appendToStream(streamId, events(2), { expectedRevision: 'no_stream' });
+        await store.appendToStream(newStreamId(), events(1), { expectedRevision: 'no_stream' }); // another stream between
+        await store.appendToStream(streamId, events(2), { expectedRevision: first.nextExpectedRevision });
+        const read = await store.readStream(streamId);
+        expect(read.map((e) => e.previousRevision)).toEqual([null, ...read.slice(0, -1).map((e) => e.revision)]);
+        expect((await store.readStream(streamId, { after: read[1].revision })).map((e) => e.previousRevision)).toEqual([read[1].revision, read[2].revision]);
+
+        const rec = record(store);
+        await rec.subscription.caughtUp;
+        await rec.subscription.stop();
+        expect(rec.of(streamId).map((e) => e.previousRevision)).toEqual(read.map((e) => e.previousRevision));
+      });
+
+      it("records the previous revision after an 'any' append only if it is the right one (or not at all)", async () => {
+        const streamId = newStreamId();
+        await store.appendToStream(streamId, events(1), { expectedRevision: 'any' });
+        await store.appendToStream(streamId, events(2), { expectedRevision: 'any' });
+        const read = await store.readStream(streamId);
+        read.forEach((e, i) => {
+          if (e.previousRevision !== undefined) expect(e.previousRevision).toBe(i === 0 ? null : read[i - 1].revision);
+        });
+      });
+
       it('returns [] for a stream that does not exist', async () => {
         await expect(store.readStream(newStreamId())).resolves.toEqual([]);
       });

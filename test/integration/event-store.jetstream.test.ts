@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, Events, NatsConnection, nanos, StorageType } from 'nats';
 import { createEvent, NewEvent, RecordedEvent } from '@authpipe/contracts';
-import { createEventStore, JetStreamEventStore, WrongExpectedRevisionError } from '@authpipe/event-store';
+import { createEventStore, JetStreamEventStore, SkippedMessage, WrongExpectedRevisionError } from '@authpipe/event-store';
 import { startNatsServer } from '../support/nats-server';
 import { eventStoreContract } from './event-store.contract';
 
@@ -98,9 +98,74 @@ describe('JetStream event store specifics', () => {
       last_by_subj: `${store.subjects.prefix}.connection.con_abc-DEF`,
     });
     expect(stored.header.get('Nats-Msg-Id')).toBe(e.eventId);
+    expect(stored.header.get('Authpipe-Previous-Revision')).toBe('0');
     expect(BigInt(stored.seq)).toBe(result.position);
     expect(result.nextExpectedRevision).toBe(result.position);
     expect(stored.json()).toEqual({ eventId: e.eventId, type: e.type, data: e.data, metadata: e.metadata });
+  });
+
+  it("records no previous revision after an 'any' append: it was not checked", async () => {
+    const store = await open();
+    const streamId = `tenant-t${uid()}`;
+    await store.appendToStream(streamId, [event()], { expectedRevision: 'no_stream' });
+    await store.appendToStream(streamId, [event()], { expectedRevision: 'any' });
+    const [first, second] = await store.readStream(streamId);
+    expect(first.previousRevision).toBeNull();
+    expect(second).not.toHaveProperty('previousRevision');
+  });
+
+  describe('messages on event subjects that are not events', () => {
+    const garbage: { what: string; subject: (prefix: string, id: string) => string; data: Uint8Array; reason: SkippedMessage['reason'] }[] = [
+      { what: 'not JSON', subject: (p, id) => `${p}.tenant.${id}`, data: new TextEncoder().encode('{"secret":"hunter2" oops'), reason: 'not_json' },
+      { what: 'bad UTF-8', subject: (p, id) => `${p}.tenant.${id}`, data: new Uint8Array([0x7b, 0xc3, 0x28, 0xff, 0x7d]), reason: 'not_utf8' },
+      { what: 'JSON of the wrong shape', subject: (p, id) => `${p}.tenant.${id}`, data: new TextEncoder().encode('{"type":"TenantCreated","data":[1]}'), reason: 'not_an_envelope' },
+      { what: 'a subject that is no stream', subject: (p) => `${p}.tenant`, data: new TextEncoder().encode('{}'), reason: 'not_an_event_stream' },
+    ];
+
+    it('are skipped by reads and subscriptions and reported without their body; appends still land after them', async () => {
+      const skipped: SkippedMessage[] = [];
+      const store = await open({ onSkipped: (m) => skipped.push(m) });
+      const prefix = store.subjects.prefix;
+      const id = `t${uid()}`;
+      const streamId = `tenant-${id}`;
+      const js = nats.jetstream();
+      const published: bigint[] = [];
+      const publishGarbage = async () => {
+        for (const g of garbage) published.push(BigInt((await js.publish(g.subject(prefix, id), g.data)).seq));
+      };
+
+      // Garbage before the stream's first event: 'no_stream' still holds (no event is there).
+      await publishGarbage();
+      const first = await store.appendToStream(streamId, [event()], { expectedRevision: 'no_stream' });
+      // Garbage after an event: the stream is still at that event's revision.
+      await publishGarbage();
+      const second = await store.appendToStream(streamId, [event(), event()], { expectedRevision: first.nextExpectedRevision });
+      await publishGarbage(); // last in the stream: a subscription must still catch up
+
+      skipped.length = 0; // the appends' own reads skipped some too
+      const read = await store.readStream(streamId);
+      expect(read.map((e) => e.revision)).toEqual([first.nextExpectedRevision, second.nextExpectedRevision - 1n, second.nextExpectedRevision]);
+      // The predecessor recorded is the last event, not the garbage in between: consumers need no read.
+      expect(read.map((e) => e.previousRevision)).toEqual([null, read[0].revision, read[1].revision]);
+      const onStream = published.filter((_, i) => garbage[i % garbage.length].reason !== 'not_an_event_stream');
+      expect(skipped.map((m) => m.position)).toEqual(onStream);
+
+      skipped.length = 0;
+      const seen: RecordedEvent[] = [];
+      const subscription = store.subscribeToAll(async (e) => void seen.push(e));
+      await subscription.caughtUp;
+      await subscription.stop();
+      await expect(subscription.closed).resolves.toBeUndefined();
+      expect(seen.map((e) => e.eventId)).toEqual(read.map((e) => e.eventId));
+      expect(skipped.map((m) => m.position)).toEqual(published);
+      expect(skipped.map((m) => m.location)).toEqual(Array.from({ length: 3 }, () => garbage.map((g) => g.subject(prefix, id))).flat());
+      expect(JSON.stringify(skipped.map((m) => ({ ...m, position: String(m.position) })))).not.toMatch(/hunter2|oops/);
+
+      // A stale revision is still a conflict, garbage or not.
+      await expect(store.appendToStream(streamId, [event()], { expectedRevision: first.nextExpectedRevision })).rejects.toBeInstanceOf(
+        WrongExpectedRevisionError,
+      );
+    });
   });
 
   it('resolves caughtUp at once on an empty stream', async () => {

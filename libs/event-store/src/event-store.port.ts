@@ -25,6 +25,23 @@ export interface ReadStreamOptions {
   after?: bigint;
 }
 
+/** Why a stored message was passed over: fixed words, never anything of the message's content. */
+export type UnreadableReason = 'not_utf8' | 'not_json' | 'not_an_envelope' | 'not_an_event_stream';
+
+/**
+ * A stored message that is not an event this store wrote: something published straight to an event subject
+ * (JetStream), an event in one of our streams that is not our JSON envelope (EventStoreDB). It is no part of the
+ * history: reads and subscriptions pass over it (a subscription's position moves past it), and the store reports it
+ * (an error log, the apps' metric). Appends never write one, so nothing real is lost.
+ */
+export interface SkippedMessage {
+  /** The JetStream stream sequence or the EventStoreDB commit position (-1 when the server gave none). */
+  position: bigint;
+  /** The subject (JetStream) or stream (EventStoreDB) it was found on. */
+  location: string;
+  reason: UnreadableReason;
+}
+
 export interface EventSubscription {
   /** Resolves once every event that existed when the subscription started has been handled. */
   readonly caughtUp: Promise<void>;

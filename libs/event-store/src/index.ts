@@ -1,11 +1,13 @@
 import type { NatsConnection } from 'nats';
 import type { EventStore } from './event-store.port';
+import type { SkippedMessageListener } from './skipped-messages';
 import { JetStreamEventStore } from './jetstream/jetstream-event-store';
 import { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store';
 
 export * from './event-store.port';
 export * from './errors';
 export * from './stream-sequencer';
+export type { SkippedMessageListener } from './skipped-messages';
 export { JetStreamEventStore, DEFAULT_EVENT_STREAM } from './jetstream/jetstream-event-store';
 export type { JetStreamEventStoreOptions } from './jetstream/jetstream-event-store';
 export { DEFAULT_SUBJECT_PREFIX } from './jetstream/jetstream-mapping';
@@ -13,9 +15,13 @@ export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store'
 export type { EventStoreDbEventStoreOptions } from './eventstoredb/eventstoredb-event-store';
 
 /** Which event store to open: the embedded JetStream one on a borrowed NATS connection, or EventStoreDB. */
-export type EventStoreConfig =
+export type EventStoreConfig = (
   | { kind: 'jetstream'; nats: NatsConnection; streamName?: string; subjectPrefix?: string }
-  | { kind: 'eventstoredb'; url: string };
+  | { kind: 'eventstoredb'; url: string }
+) & {
+  /** Told of each stored message reads and subscriptions pass over because it is not an event (a metric). */
+  onSkipped?: SkippedMessageListener;
+};
 
 /**
  * Open the configured event store. JetStream: creates the stream if absent; close() leaves the NATS connection
@@ -23,7 +29,7 @@ export type EventStoreConfig =
  */
 export async function createEventStore(config: EventStoreConfig): Promise<EventStore> {
   if (config.kind === 'jetstream') {
-    return JetStreamEventStore.create(config.nats, { streamName: config.streamName, subjectPrefix: config.subjectPrefix });
+    return JetStreamEventStore.create(config.nats, { streamName: config.streamName, subjectPrefix: config.subjectPrefix, onSkipped: config.onSkipped });
   }
-  return EventStoreDbEventStore.fromConnectionString(config.url);
+  return EventStoreDbEventStore.fromConnectionString(config.url, { onSkipped: config.onSkipped });
 }

@@ -6,20 +6,27 @@ import { InMemoryStreamRevisions, StreamSequencer } from './stream-sequencer';
 /**
  * A history as a store holds it: events of several streams interleaved, `revision` and `position` both the global
  * sequence (JetStream's numbering, where one stream's revisions are not consecutive) or, with `consecutive`, each
- * stream counting 0, 1, 2... (EventStoreDB's).
+ * stream counting 0, 1, 2... (EventStoreDB's). With `recorded`, each event carries its stream's previous revision, as
+ * the store recorded it at append (true: every event; a function: the events it picks).
  */
-function history(streamOfEach: number[], consecutive = false): RecordedEvent[] {
+function history(streamOfEach: number[], consecutive = false, recorded: boolean | ((index: number) => boolean) = false): RecordedEvent[] {
   const counts = new Map<number, number>();
+  const previous = new Map<number, bigint>();
   return streamOfEach.map((stream, index) => {
     const revision = counts.get(stream) ?? 0;
     counts.set(stream, revision + 1);
+    const own = consecutive ? BigInt(revision) : BigInt(index + 1);
+    const before = previous.get(stream) ?? null;
+    previous.set(stream, own);
+    const record = typeof recorded === 'function' ? recorded(index) : recorded;
     return {
+      ...(record ? { previousRevision: before } : {}),
       eventId: `e${index + 1}`,
       type: 'Disconnected',
       data: { connectionId: `c${stream}`, tenantId: 't', provider: 'p' },
       metadata: { correlationId: 'c', occurredAt: '2026-11-27T10:00:00.000Z', schemaVersion: 1, producer: 'spec' },
       streamId: `connection-c${stream}`,
-      revision: consecutive ? BigInt(revision) : BigInt(index + 1),
+      revision: own,
       position: BigInt(index + 1),
     } as RecordedEvent;
   });
@@ -79,6 +86,38 @@ describe('StreamSequencer', () => {
     expect(store.reads).toEqual([
       { streamId: 'connection-c1', after: undefined },
       { streamId: 'connection-c1', after: 1n },
+    ]);
+  });
+
+  it('reads nothing for events that carry their previous revision: a history in order, then live events', async () => {
+    const events = history([1, 1, 2, 1, 2, 3, 1], false, true);
+    const stored = events.slice(0, 4);
+    const store = storeOf(stored);
+    const handled: string[] = [];
+    const sequencer = new StreamSequencer(store, new InMemoryStreamRevisions(), async (e) => void handled.push(e.eventId));
+    for (const e of events.slice(0, 4)) await sequencer.deliver(e);
+    stored.push(...events.slice(4));
+    for (const e of [...events.slice(4), ...events]) await sequencer.deliver(e);
+    expect(handled).toEqual(events.map((e) => e.eventId));
+    expect(store.reads).toEqual([]);
+    expect(sequencer.stats).toEqual({ delivered: 14, duplicates: 7, streamReads: 0, handled: 7 });
+  });
+
+  it('reads when the previous revision an event carries is not the last handled one (a gap), or is unknown', async () => {
+    // e1 and e3 carry theirs, e5 (appended with 'any') does not.
+    const events = history([1, 2, 1, 2, 1], false, (index) => index !== 4);
+    const stored = events.slice(0, 4);
+    const store = storeOf(stored);
+    const handled: string[] = [];
+    const sequencer = new StreamSequencer(store, new InMemoryStreamRevisions(), async (e) => void handled.push(e.eventId));
+    await sequencer.deliver(events[2]); // its predecessor (e1) was never handled: read
+    await sequencer.deliver(events[0]); // a duplicate now
+    stored.push(events[4]);
+    await sequencer.deliver(events[4]); // live, predecessor unknown: read
+    expect(handled).toEqual(['e1', 'e3', 'e5']);
+    expect(store.reads).toEqual([
+      { streamId: 'connection-c1', after: undefined },
+      { streamId: 'connection-c1', after: 3n },
     ]);
   });
 
@@ -154,10 +193,12 @@ describe('StreamSequencer', () => {
       fc.asyncProperty(
         fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 }),
         fc.boolean(),
+        fc.func(fc.boolean()),
         fc.func(fc.integer()),
         fc.array(fc.nat(), { maxLength: 40 }),
-        async (streams, consecutive, rank, repeats) => {
-          const events = history(streams, consecutive);
+        async (streams, consecutive, recorded, rank, repeats) => {
+          // Some events carry their previous revision, some do not (appended with 'any', or before it was recorded).
+          const events = history(streams, consecutive, (index) => recorded(index));
           const copies = [...events, ...repeats.map((i) => events[i % events.length])];
           const delivery = copies
             .map((e, i) => ({ e, key: rank(i) }))

@@ -45,11 +45,14 @@ interface StreamState {
  * - an event further ahead means events of its stream are missing: they are read from the event store and handled
  *   in order first, then the delivered one.
  *
- * Revisions are only known to increase within a stream, so "next" is provable when no integer lies between the last
- * handled revision and the delivered one (always so with EventStoreDB, whose revisions count 0, 1, 2...), or when a
- * read of the stream showed what follows. Otherwise (JetStream revisions are stream sequences shared by all streams)
- * the sequencer reads the stream's events after the last handled one. A read is remembered (the revisions beyond the
- * delivered event), so a stream's history delivered in order costs one read, and a live event one read at most.
+ * "Next" is proven without reading the stream when the event carries its predecessor (`previousRevision`, recorded by
+ * the store at append: null for a stream's first event) and that is the last handled revision; or when no integer
+ * lies between the last handled revision and the delivered one (EventStoreDB's revisions count 0, 1, 2...); or when a
+ * read of the stream showed what follows. Otherwise (an event whose predecessor the store did not record: appended
+ * with 'any', or stored before the store recorded it; JetStream's revisions are sequences shared by all streams) the
+ * sequencer reads the stream's events after the last handled one. A read is remembered (the revisions beyond the
+ * delivered event), so such a stream's history delivered in order costs one read, and a live event one read at most.
+ * An in-order delivery of events that carry their predecessor costs no read at all.
  *
  * Order holds within a stream, not across streams: a consumer whose state combines streams must not depend on their
  * interleaving (see ConnectionsProjection's erasure and TenantActivityProjection's counters). A delivery in global
@@ -89,7 +92,7 @@ export class StreamSequencer {
       this.stats.duplicates++;
       return [];
     }
-    if (isNext(state, event.revision)) {
+    if (isNext(state, event)) {
       await this.handle(state, event);
       return [event];
     }
@@ -131,10 +134,12 @@ export class StreamSequencer {
   }
 }
 
-/** Revisions are non-negative integers: nothing lies between `last` and `last + 1`, nor before 0. */
-function isNext(state: StreamState, revision: bigint): boolean {
-  if (revision === (state.last === null ? 0n : state.last + 1n)) return true;
-  return state.ahead.length > 0 && state.ahead[0] === revision;
+/** Whether `event` provably follows the last handled event of its stream (see StreamSequencer). */
+function isNext(state: StreamState, event: RecordedEvent): boolean {
+  if (event.previousRevision !== undefined && event.previousRevision === state.last) return true;
+  // Revisions are non-negative integers: nothing lies between `last` and `last + 1`, nor before 0.
+  if (event.revision === (state.last === null ? 0n : state.last + 1n)) return true;
+  return state.ahead.length > 0 && state.ahead[0] === event.revision;
 }
 
 /** Per-stream revisions in memory only: for a consumer whose effects do not outlive the process (a rebuild). */

@@ -1,11 +1,12 @@
 import { Provider } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
 import type { PlatformConfig } from '@authpipe/config';
-import { createEventStore, EventStore, SubscribeOptions } from '@authpipe/event-store';
+import { createEventStore, EventStore, ReadStreamOptions, SkippedMessage, SubscribeOptions } from '@authpipe/event-store';
 import { connectNats, createRpcClient, RPC_CLIENT, RpcClient } from '@authpipe/messaging';
 import { ProviderCatalog } from '@authpipe/providers';
 import { currentCorrelationId, runWithCorrelationId } from './logging/request-context';
 import { Operations } from './operations/operations';
+import { counter } from './operations/metrics';
 import { CLOCK, CONFIG, EVENT_STORE, NATS_CONNECTION, PROVIDER_CATALOG, systemClock } from './tokens';
 
 /** A stream id no event is ever appended to: reading it proves the event store answers. */
@@ -17,8 +18,8 @@ class CorrelatedEventStore implements EventStore {
   appendToStream(...args: Parameters<EventStore['appendToStream']>) {
     return this.store.appendToStream(...args);
   }
-  readStream(streamId: string) {
-    return this.store.readStream(streamId);
+  readStream(streamId: string, options?: ReadStreamOptions) {
+    return this.store.readStream(streamId, options);
   }
   subscribeToAll(handler: Parameters<EventStore['subscribeToAll']>[0], options?: SubscribeOptions) {
     return this.store.subscribeToAll((event) => runWithCorrelationId(event.metadata.correlationId, () => handler(event)), options);
@@ -58,10 +59,18 @@ export function platformProviders(config: PlatformConfig, app: string): Provider
       provide: EVENT_STORE,
       inject: [NATS_CONNECTION, Operations],
       useFactory: async (nats: NatsConnection, ops: Operations): Promise<EventStore> => {
+        // Messages on event subjects that are not events (anyone allowed to publish there can put one): the store
+        // skips and logs them; operators see how many here.
+        const skipped = counter({
+          name: 'authpipe_event_store_skipped_messages_total',
+          help: 'Stored messages that event reads and subscriptions passed over because they are not events (not UTF-8, not JSON, not an event envelope, not an event stream), by reason',
+          labelNames: ['reason'] as const,
+        });
+        const onSkipped = (message: SkippedMessage) => skipped.inc({ reason: message.reason });
         const store = new CorrelatedEventStore(
           config.AUTHPIPE_EVENT_STORE === 'eventstoredb'
-            ? await createEventStore({ kind: 'eventstoredb', url: config.EVENTSTORE_URL! })
-            : await createEventStore({ kind: 'jetstream', nats, streamName: config.AUTHPIPE_EVENT_STREAM }),
+            ? await createEventStore({ kind: 'eventstoredb', url: config.EVENTSTORE_URL!, onSkipped })
+            : await createEventStore({ kind: 'jetstream', nats, streamName: config.AUTHPIPE_EVENT_STREAM, onSkipped }),
         );
         ops.addReadinessCheck('event_store', async () => {
           await store.readStream(READINESS_STREAM);

@@ -51,8 +51,9 @@ export class TenantActivityProjection implements Projection {
   readonly collections = [TENANT_ACTIVITY] as const;
 
   async apply(event: RecordedEvent, store: ReadModelStore): Promise<void> {
+    // Own keys only: an event type the map does not hold (a newer version's) counts nothing, whatever its name.
+    if (!Object.hasOwn(COUNTERS, event.type)) return;
     const counter = COUNTERS[event.type];
-    if (!counter) return;
     const tenantId = (event.data as { tenantId: string }).tenantId;
     const hour = hourOf(event.metadata.occurredAt);
     await applyOncePerStream(store.collection(TENANT_ACTIVITY), `${tenantId}:${hour}`, event, { $inc: { [counter]: 1 }, $setOnInsert: { tenantId, hour } }, { upsert: true });

@@ -32,6 +32,13 @@ export interface EventPosition {
   revision: bigint;
   /** Global position, increasing across all streams: the checkpoint of a subscription. */
   position: bigint;
+  /**
+   * The revision of the event before this one in its stream, as the store knew it when it appended this one: null
+   * for a stream's first event; absent when the store does not know (an append with 'any', an event stored before
+   * the store recorded it). It lets a consumer prove that an event is its stream's next one without reading the
+   * stream (StreamSequencer).
+   */
+  previousRevision?: bigint | null;
 }
 
 /** An event as read back from a store. */

@@ -3,7 +3,8 @@ import { parseStreamId } from '@authpipe/contracts';
 import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
 import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
-import { isOurEvent, isTransient, toEsdbExpectedRevision, toEventData, toRecordedEvent } from './eventstoredb-mapping';
+import { isInOurStream, isTransient, toEsdbExpectedRevision, toEventData, toRecordedEvent } from './eventstoredb-mapping';
+import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
 import { EventStoreDbSubscription, ResubscribePolicy } from './eventstoredb-subscription';
 
 export interface EventStoreDbEventStoreOptions {
@@ -11,6 +12,8 @@ export interface EventStoreDbEventStoreOptions {
   ownsClient?: boolean;
   /** Re-opening a dropped $all subscription. Default 5 attempts, 1 s apart and growing. */
   resubscribe?: ResubscribePolicy;
+  /** Told of each event of our streams passed over because it is not our JSON envelope (besides the error log). */
+  onSkipped?: SkippedMessageListener;
 }
 
 /**
@@ -62,7 +65,10 @@ export class EventStoreDbEventStore implements EventStore {
     const fromRevision = options.after === undefined ? START : options.after + 1n;
     try {
       for await (const resolved of this.client.readStream(streamId, { direction: FORWARDS, fromRevision })) {
-        if (resolved.event && isOurEvent(resolved.event)) events.push(toRecordedEvent(resolved.event));
+        if (!resolved.event || !isInOurStream(resolved.event)) continue;
+        const decoded = toRecordedEvent(resolved.event);
+        if ('event' in decoded) events.push(decoded.event);
+        else reportSkipped({ position: resolved.event.position?.commit ?? -1n, location: streamId, reason: decoded.unreadable }, this.options.onSkipped);
       }
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
@@ -72,7 +78,7 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => Promise<void>, options: SubscribeOptions = {}): EventSubscription {
-    const subscription = new EventStoreDbSubscription(this.client, handler, options.fromPosition, this.options.resubscribe);
+    const subscription = new EventStoreDbSubscription(this.client, handler, options.fromPosition, this.options.resubscribe, this.options.onSkipped);
     this.subscriptions.add(subscription);
     subscription.closed.then(
       () => this.subscriptions.delete(subscription),

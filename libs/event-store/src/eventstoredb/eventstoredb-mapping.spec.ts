@@ -1,6 +1,6 @@
 import { ANY, NO_STREAM, RecordedEvent as EsdbRecordedEvent, StreamNotFoundError, UnavailableError } from '@eventstore/db-client';
 import type { NewEvent } from '@authpipe/contracts';
-import { isOurEvent, isTransient, toEsdbExpectedRevision, toEsdbPosition, toEventData, toRecordedEvent } from './eventstoredb-mapping';
+import { isInOurStream, isTransient, toEsdbExpectedRevision, toEsdbPosition, toEventData, toRecordedEvent } from './eventstoredb-mapping';
 
 // No EventStoreDB runs here; these pin the translation the adapter relies on.
 
@@ -43,9 +43,10 @@ describe('EventStoreDB mapping', () => {
     expect(toEsdbExpectedRevision(7n)).toBe(7n);
   });
 
-  it('reads back revision, and the commit position as the global position', () => {
-    expect(toRecordedEvent(recorded())).toEqual({ ...event, streamId: 'tenant-acme', revision: 3n, position: 1234n });
-    expect(toRecordedEvent(recorded({ position: undefined })).position).toBe(-1n);
+  it('reads back revision, the previous one (revisions count 0, 1, 2...), and the commit position as the global position', () => {
+    expect(toRecordedEvent(recorded())).toEqual({ event: { ...event, streamId: 'tenant-acme', revision: 3n, position: 1234n, previousRevision: 2n } });
+    expect(toRecordedEvent(recorded({ revision: 0n }))).toMatchObject({ event: { revision: 0n, previousRevision: null } });
+    expect(toRecordedEvent(recorded({ position: undefined }))).toMatchObject({ event: { position: -1n } });
   });
 
   it('resumes from a commit position as { commit, prepare } of that event', () => {
@@ -53,9 +54,14 @@ describe('EventStoreDB mapping', () => {
   });
 
   it('passes over events of streams that are not ours', () => {
-    expect(isOurEvent(recorded())).toBe(true);
-    expect(isOurEvent(recorded({ streamId: 'orders_42' }))).toBe(false);
-    expect(isOurEvent(recorded({ isJson: false, data: new Uint8Array() }))).toBe(false);
+    expect(isInOurStream(recorded())).toBe(true);
+    expect(isInOurStream(recorded({ streamId: 'orders_42' }))).toBe(false);
+  });
+
+  it('tells why an event of our streams is not one we wrote, quoting nothing of it', () => {
+    expect(toRecordedEvent(recorded({ isJson: false, data: new Uint8Array([1, 2]) }))).toEqual({ unreadable: 'not_json' });
+    expect(toRecordedEvent(recorded({ data: ['a'] }))).toEqual({ unreadable: 'not_an_envelope' });
+    expect(toRecordedEvent(recorded({ metadata: { correlationId: 'c' } }))).toEqual({ unreadable: 'not_an_envelope' });
   });
 
   it('treats an unreachable server as transient, raw gRPC errors included', () => {

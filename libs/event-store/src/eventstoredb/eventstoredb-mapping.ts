@@ -14,7 +14,8 @@ import {
   UnavailableError,
 } from '@eventstore/db-client';
 import { isValidStreamId } from '@authpipe/contracts';
-import type { EventMetadata, NewEvent, RecordedEvent } from '@authpipe/contracts';
+import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
+import { DecodedMessage, envelopeOf } from '../stored-envelope';
 import type { ExpectedRevision } from '../event-store.port';
 
 export function toEventData(event: NewEvent): EventData {
@@ -38,28 +39,31 @@ export function toEsdbPosition(position: bigint): Position {
   return { commit: position, prepare: position };
 }
 
-/**
- * Events this store wrote: JSON events in `<category>-<id>` streams. Anything else on $all (another
- * application's streams) is passed over.
- */
-export function isOurEvent(event: EsdbRecordedEvent): boolean {
-  return event.isJson && isValidStreamId(event.streamId);
+/** Events in `<category>-<id>` streams are ours; anything else on $all (another application's streams) is passed over. */
+export function isInOurStream(event: EsdbRecordedEvent): boolean {
+  return isValidStreamId(event.streamId);
 }
 
 /**
+ * An event of one of our streams, or why it is not one we wrote (not JSON, not our envelope). EventStoreDB revisions
+ * count 0, 1, 2... within a stream, so the previous revision is always known.
+ *
  * `position` is -1n when the server did not report one: stream reads carry positions only from EventStoreDB
  * 22.6 on.
  */
-export function toRecordedEvent(event: EsdbRecordedEvent): RecordedEvent {
+export function toRecordedEvent(event: EsdbRecordedEvent): DecodedMessage {
+  if (!event.isJson) return { unreadable: 'not_json' };
+  const envelope = envelopeOf({ eventId: event.id, type: event.type, data: event.data, metadata: event.metadata });
+  if (!envelope) return { unreadable: 'not_an_envelope' };
   return {
-    eventId: event.id,
-    type: event.type,
-    data: event.data as unknown,
-    metadata: event.metadata as unknown as EventMetadata,
-    streamId: event.streamId,
-    revision: event.revision,
-    position: event.position?.commit ?? -1n,
-  } as RecordedEvent;
+    event: {
+      ...envelope,
+      streamId: event.streamId,
+      revision: event.revision,
+      position: event.position?.commit ?? -1n,
+      previousRevision: event.revision === 0n ? null : event.revision - 1n,
+    } as RecordedEvent,
+  };
 }
 
 /** Errors after which the same call may succeed: no server, no leader, a deadline hit. */

@@ -2,7 +2,8 @@ import { AllStreamSubscription, EventStoreDBClient, excludeSystemEvents, START }
 import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { EventStoreUnavailableError } from '../errors';
-import { isOurEvent, isTransient, toEsdbPosition, toRecordedEvent } from './eventstoredb-mapping';
+import { isInOurStream, isTransient, toEsdbPosition, toRecordedEvent } from './eventstoredb-mapping';
+import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
 import { deferred, HandlerError, settleWhenEnded } from '../subscription-support';
 
 /** How often a dropped subscription is re-opened from its last position before it gives up. */
@@ -35,6 +36,7 @@ export class EventStoreDbSubscription implements EventSubscription {
     private readonly handler: (event: RecordedEvent) => Promise<void>,
     fromPosition: bigint | undefined,
     private readonly policy: ResubscribePolicy = { attempts: 5, delayMs: 1_000 },
+    private readonly onSkipped?: SkippedMessageListener,
   ) {
     this.running = settleWhenEnded(this.run(fromPosition), () => this.stopping, this.closedState, this.caughtUpState);
   }
@@ -89,12 +91,15 @@ export class EventStoreDbSubscription implements EventSubscription {
           received++;
           if (this.stopping) break;
           const event = resolved.event;
-          if (event && isOurEvent(event)) {
+          const decoded = event && isInOurStream(event) ? toRecordedEvent(event) : undefined;
+          if (decoded && 'event' in decoded) {
             try {
-              await this.handler(toRecordedEvent(event));
+              await this.handler(decoded.event);
             } catch (err) {
               throw new HandlerError(err);
             }
+          } else if (decoded) {
+            reportSkipped({ position: event!.position?.commit ?? -1n, location: event!.streamId, reason: decoded.unreadable }, this.onSkipped);
           }
           if (event) checkpoint = event.position.commit;
           failures = 0;

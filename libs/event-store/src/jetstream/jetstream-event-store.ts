@@ -1,4 +1,5 @@
 import {
+  headers as natsHeaders,
   DiscardPolicy,
   JetStreamClient,
   JetStreamManager,
@@ -13,7 +14,8 @@ import {
 import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
 import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
-import { decodeEvent, encodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
+import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
+import { decodeEvent, encodeEvent, PREVIOUS_REVISION_HEADER, previousRevisionHeader, StreamSubjects, toSequence } from './jetstream-mapping';
 import { JetStreamSubscription } from './jetstream-subscription';
 
 /** The JetStream stream that holds every event stream unless configured otherwise. */
@@ -31,7 +33,12 @@ export interface JetStreamEventStoreOptions {
   duplicateWindowMs?: number;
   /** Give up a read that receives nothing for this long (a broken consumer must not hang a caller). Default 10 s. */
   readIdleTimeoutMs?: number;
+  /** Told of each message passed over because it is not an event (besides the error log). */
+  onSkipped?: SkippedMessageListener;
 }
+
+/** How often an append re-aims past messages that are not events before it gives up (they keep coming). */
+const MAX_REAIMS = 5;
 
 // JetStream API error codes (nats-server errors.json).
 const JS_WRONG_LAST_SEQUENCE = 10071;
@@ -45,7 +52,13 @@ function apiErrorCode(err: unknown): number | undefined {
 /**
  * The embedded event store: one JetStream stream (file storage), one subject per event stream.
  *
- * - Revision and global position are both the JetStream stream sequence of the event's message.
+ * - Revision and global position are both the JetStream stream sequence of the event's message. Each message also
+ *   carries the revision of its stream's previous event (`Authpipe-Previous-Revision`, the revision the append
+ *   expected), read back as `previousRevision`: JetStream's sequences are shared by all streams, so without it a
+ *   consumer could not tell an event's predecessor without reading the stream.
+ * - A message on an event subject that is not an event this store wrote (anyone allowed to publish there can put
+ *   one) is no part of the history: reads and subscriptions skip it and report it (SkippedMessage). An append whose
+ *   expected revision is the stream's last event still succeeds when such messages follow that event.
  * - Optimistic concurrency: `Nats-Expected-Last-Subject-Sequence` is the expected revision ('no_stream' is 0);
  *   JetStream rejects the publish when another message landed on the subject first.
  * - Idempotency: `Nats-Msg-Id` is the eventId. Within the duplicate window JetStream drops a re-published event
@@ -66,6 +79,7 @@ function apiErrorCode(err: unknown): number | undefined {
 export class JetStreamEventStore implements EventStore {
   private readonly subscriptions = new Set<JetStreamSubscription>();
   private readonly readIdleTimeoutMs: number;
+  private readonly onSkipped?: SkippedMessageListener;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -75,6 +89,7 @@ export class JetStreamEventStore implements EventStore {
     options: JetStreamEventStoreOptions,
   ) {
     this.readIdleTimeoutMs = options.readIdleTimeoutMs ?? 10_000;
+    this.onSkipped = options.onSkipped;
   }
 
   /** Bind to the event stream on this connection, creating the JetStream stream if it does not exist. */
@@ -90,37 +105,53 @@ export class JetStreamEventStore implements EventStore {
     if (events.length === 0) throw new RangeError(`append to ${streamId}: no events`);
     const subject = this.subjects.subjectOf(streamId);
     const { expectedRevision } = options;
-    let expected: number | undefined =
-      expectedRevision === 'any' ? undefined : expectedRevision === 'no_stream' ? 0 : toSequence(expectedRevision, 'expected revision');
+    // The revision of the stream's last event (null: none yet; undefined: 'any', no check), and the sequence JetStream
+    // must find last on the subject. The two differ only when messages that are not events follow the last event.
+    let previous: bigint | null | undefined = expectedRevision === 'any' ? undefined : expectedRevision === 'no_stream' ? null : expectedRevision;
+    let expected: number | undefined = previous === undefined ? undefined : previous === null ? 0 : toSequence(previous, 'expected revision');
 
     let ack: PubAck | undefined;
-    for (const [index, event] of events.entries()) {
+    let reaims = 0;
+    for (let index = 0; index < events.length; ) {
+      const event = events[index];
       try {
+        const headers = natsHeaders();
+        if (previous !== undefined) headers.set(PREVIOUS_REVISION_HEADER, previousRevisionHeader(previous));
         ack = await this.js.publish(subject, encodeEvent(event), {
           msgID: event.eventId,
-          ...(expected === undefined ? {} : { expect: { lastSubjectSequence: expected } }),
+          ...(expected === undefined ? {} : { expect: { lastSubjectSequence: expected }, headers }),
         });
       } catch (err) {
         if (apiErrorCode(err) === JS_WRONG_LAST_SEQUENCE) {
-          const stored = await this.findStored(subject, expected!, events.slice(index));
+          const after = await this.readSubject(subject, expected! + 1);
+          const stored = storedCopies(after.events, events.slice(index));
           if (stored) return stored;
+          if (after.events.length === 0 && after.last > expected! && ++reaims <= MAX_REAIMS) {
+            // Only messages that are not events came after the expected revision: the stream is still there.
+            expected = after.last;
+            continue;
+          }
           throw new WrongExpectedRevisionError(streamId, String(expectedRevision), { cause: err });
         }
         throw unavailable(`append to ${streamId}`, err);
       }
-      if (expected !== undefined) expected = ack.seq;
+      if (previous !== undefined) {
+        previous = BigInt(ack.seq);
+        expected = ack.seq;
+      }
+      index++;
     }
     return { nextExpectedRevision: BigInt(ack!.seq), position: BigInt(ack!.seq) };
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     const from = options.after === undefined ? 1 : toSequence(options.after, 'revision') + 1;
-    return this.readSubject(this.subjects.subjectOf(streamId), from);
+    return (await this.readSubject(this.subjects.subjectOf(streamId), from)).events;
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => Promise<void>, options: SubscribeOptions = {}): EventSubscription {
     const subscription = new JetStreamSubscription(
-      { js: this.js, jsm: this.jsm, streamName: this.streamName, subjects: this.subjects },
+      { js: this.js, jsm: this.jsm, streamName: this.streamName, subjects: this.subjects, onSkipped: this.onSkipped },
       handler,
       options.fromPosition,
     );
@@ -138,21 +169,12 @@ export class JetStreamEventStore implements EventStore {
   }
 
   /**
-   * A retried append whose expected-sequence check failed: success if every one of `events` is already stored
-   * after `afterSequence` (the earlier attempt got through), in which case the stored copies are reported.
+   * The events of one subject from a stream sequence on, up to the subject's last message at the start (`last`, an
+   * event or not). Messages that are not events are skipped and reported.
    */
-  private async findStored(subject: string, afterSequence: number, events: NewEvent[]): Promise<AppendResult | undefined> {
-    const stored = new Map((await this.readSubject(subject, afterSequence + 1)).map((e) => [e.eventId, e]));
-    const copies = events.map((e) => stored.get(e.eventId));
-    if (copies.some((c) => c === undefined)) return undefined;
-    const last = copies[copies.length - 1]!;
-    return { nextExpectedRevision: last.revision, position: last.position };
-  }
-
-  /** Every message of one subject from a stream sequence on, up to the subject's last message at the start. */
-  private async readSubject(subject: string, fromSequence: number): Promise<RecordedEvent[]> {
+  private async readSubject(subject: string, fromSequence: number): Promise<{ events: RecordedEvent[]; last: number }> {
     const last = await this.lastSequenceOf(subject);
-    if (last < fromSequence) return [];
+    if (last < fromSequence) return { events: [], last };
 
     // An ordered consumer streams the subject's messages in order, skipping every other subject server-side.
     const events: RecordedEvent[] = [];
@@ -168,7 +190,9 @@ export class JetStreamEventStore implements EventStore {
       armIdleTimer();
       try {
         for await (const message of messages) {
-          events.push(decodeEvent(message, this.subjects));
+          const decoded = decodeEvent(message, this.subjects);
+          if ('event' in decoded) events.push(decoded.event);
+          else reportSkipped({ position: BigInt(message.seq), location: message.subject, reason: decoded.unreadable }, this.onSkipped);
           if (message.seq >= last || message.info.pending === 0) break;
           armIdleTimer();
         }
@@ -182,7 +206,7 @@ export class JetStreamEventStore implements EventStore {
       clearTimeout(idleTimer);
     }
     if (timedOut) throw new EventStoreUnavailableError(`read ${subject}: no message for ${this.readIdleTimeoutMs} ms`);
-    return events;
+    return { events, last };
   }
 
   /** The stream sequence of the subject's last message; 0 when it has none. */
@@ -194,6 +218,18 @@ export class JetStreamEventStore implements EventStore {
       throw unavailable(`read ${subject}`, err);
     }
   }
+}
+
+/**
+ * A retried append whose expected-sequence check failed: success if every one of `events` is among the events stored
+ * after the expected revision (the earlier attempt got through), in which case the stored copies are reported.
+ */
+function storedCopies(after: RecordedEvent[], events: NewEvent[]): AppendResult | undefined {
+  const stored = new Map(after.map((e) => [e.eventId, e]));
+  const copies = events.map((e) => stored.get(e.eventId));
+  if (copies.some((c) => c === undefined)) return undefined;
+  const last = copies[copies.length - 1]!;
+  return { nextExpectedRevision: last.revision, position: last.position };
 }
 
 function unavailable(action: string, err: unknown): Error {

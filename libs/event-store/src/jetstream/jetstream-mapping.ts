@@ -1,5 +1,6 @@
 import { isValidStreamId, parseStreamId } from '@authpipe/contracts';
-import type { EventMetadata, NewEvent, RecordedEvent } from '@authpipe/contracts';
+import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
+import { DecodedMessage, envelopeOf, StoredEnvelope } from '../stored-envelope';
 
 /** Subjects of the default event stream: `authpipe.events.<category>.<id>`. */
 export const DEFAULT_SUBJECT_PREFIX = 'authpipe.events';
@@ -26,50 +27,94 @@ export class StreamSubjects {
   }
 
   streamIdOf(subject: string): string {
+    const streamId = this.streamIdOrUndefined(subject);
+    if (streamId === undefined) throw new Error(`subject "${subject}" is not an event stream under "${this.prefix}"`);
+    return streamId;
+  }
+
+  /** The stream id of a subject; undefined when the subject is no event stream's. */
+  streamIdOrUndefined(subject: string): string | undefined {
     const rest = subject.startsWith(`${this.prefix}.`) ? subject.slice(this.prefix.length + 1) : '';
     const dot = rest.indexOf('.');
     const streamId = dot > 0 ? `${rest.slice(0, dot)}-${rest.slice(dot + 1)}` : '';
-    if (!isValidStreamId(streamId)) throw new Error(`subject "${subject}" is not an event stream under "${this.prefix}"`);
-    return streamId;
+    return isValidStreamId(streamId) ? streamId : undefined;
   }
 }
 
-/** What one JetStream message carries. The eventId rides in the payload too, so reads return it. */
-interface StoredPayload {
-  eventId: string;
-  type: string;
-  data: unknown;
-  metadata: EventMetadata;
-}
+
+/**
+ * The header appendToStream sets on each message: the revision of the event before it in its stream, `0` for a
+ * stream's first event (JetStream sequences start at 1). Set by the adapter from the revision it expects, the same
+ * one JetStream checks through `Nats-Expected-Last-Subject-Sequence`; never by callers. Absent after an 'any' append.
+ */
+export const PREVIOUS_REVISION_HEADER = 'Authpipe-Previous-Revision';
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+// Fatal: a message that is not UTF-8 is not one we wrote (a lenient decoder would turn it into U+FFFD and go on).
+const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export function encodeEvent(event: NewEvent): Uint8Array {
-  const payload: StoredPayload = { eventId: event.eventId, type: event.type, data: event.data, metadata: event.metadata };
+  // The eventId rides in the payload too, so reads return it.
+  const payload: StoredEnvelope = { eventId: event.eventId, type: event.type, data: event.data, metadata: event.metadata };
   return encoder.encode(JSON.stringify(payload));
 }
 
-/** The parts of a JetStream message (JsMsg or StoredMsg) an event is read from. */
+/** The header value for the event after `previous` (null: the stream's first event). */
+export function previousRevisionHeader(previous: bigint | null): string {
+  return previous === null ? '0' : String(previous);
+}
+
+/** The parts of a JetStream message (JsMsg) an event is read from. */
 export interface StoredMessage {
   subject: string;
   seq: number;
   data: Uint8Array;
+  headers?: { get(name: string): string };
 }
 
-/** The stream sequence is both the event's revision and its global position. */
-export function decodeEvent(message: StoredMessage, subjects: StreamSubjects): RecordedEvent {
-  const payload = JSON.parse(decoder.decode(message.data)) as StoredPayload;
+/**
+ * The stream sequence is both the event's revision and its global position. A message that is not an event this
+ * store wrote (published straight to an event subject) comes back as the reason it is not; its body is never quoted.
+ */
+export function decodeEvent(message: StoredMessage, subjects: StreamSubjects): DecodedMessage {
+  const streamId = subjects.streamIdOrUndefined(message.subject);
+  if (streamId === undefined) return { unreadable: 'not_an_event_stream' };
+  let text: string;
+  try {
+    text = decoder.decode(message.data);
+  } catch {
+    return { unreadable: 'not_utf8' };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { unreadable: 'not_json' };
+  }
+  const envelope = envelopeOf(parsed);
+  if (!envelope) return { unreadable: 'not_an_envelope' };
   const sequence = BigInt(message.seq);
+  const previousRevision = parsePreviousRevision(message.headers?.get(PREVIOUS_REVISION_HEADER), sequence);
   return {
-    eventId: payload.eventId,
-    type: payload.type,
-    data: payload.data,
-    metadata: payload.metadata,
-    streamId: subjects.streamIdOf(message.subject),
-    revision: sequence,
-    position: sequence,
-  } as RecordedEvent;
+    event: {
+      eventId: envelope.eventId,
+      type: envelope.type,
+      data: envelope.data,
+      metadata: envelope.metadata,
+      streamId,
+      revision: sequence,
+      position: sequence,
+      ...(previousRevision === undefined ? {} : { previousRevision }),
+    } as RecordedEvent,
+  };
+}
+
+/** A header value that is not a sequence below this message's own says nothing: undefined (the consumer reads). */
+function parsePreviousRevision(value: string | undefined, sequence: bigint): bigint | null | undefined {
+  if (!value || !/^\d{1,16}$/.test(value)) return undefined;
+  const revision = BigInt(value);
+  if (revision >= sequence) return undefined;
+  return revision === 0n ? null : revision;
 }
 
 /** A bigint revision or position as the number JetStream headers and consumer options take. */

@@ -3,6 +3,7 @@ import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { decodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
 import { deferred, HandlerError, settleWhenEnded } from '../subscription-support';
+import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
 
 /** Where a subscription reads from. */
 export interface JetStreamSource {
@@ -10,13 +11,15 @@ export interface JetStreamSource {
   jsm: JetStreamManager;
   streamName: string;
   subjects: StreamSubjects;
+  onSkipped?: SkippedMessageListener;
 }
 
 /**
  * subscribeToAll on JetStream: an ordered consumer on `<prefix>.>` from the checkpoint. An ordered consumer is
  * ephemeral and recreates itself from the last delivered sequence when it is lost (nats-server restart,
  * missed heartbeats), so delivery resumes by itself once the client has reconnected.
- * A subscription stopped before it caught up rejects `caughtUp`.
+ * A subscription stopped before it caught up rejects `caughtUp`. A message that is not an event is skipped and
+ * reported, never handed to the handler; the subscription moves past it.
  */
 export class JetStreamSubscription implements EventSubscription {
   private readonly caughtUpState = deferred();
@@ -50,7 +53,7 @@ export class JetStreamSubscription implements EventSubscription {
   }
 
   private async run(after: number): Promise<void> {
-    const { js, jsm, streamName, subjects } = this.source;
+    const { js, jsm, streamName, subjects, onSkipped } = this.source;
     // Caught up means: every message that existed when we started has been handled.
     const lastAtStart = (await jsm.streams.info(streamName)).state.last_seq;
     if (lastAtStart <= after) this.caughtUpState.resolve();
@@ -64,10 +67,15 @@ export class JetStreamSubscription implements EventSubscription {
       for await (const message of messages) {
         // The iterator may still hand out messages it had buffered before stop().
         if (this.stopping) break;
-        try {
-          await this.handler(decodeEvent(message, subjects));
-        } catch (err) {
-          throw new HandlerError(err);
+        const decoded = decodeEvent(message, subjects);
+        if ('event' in decoded) {
+          try {
+            await this.handler(decoded.event);
+          } catch (err) {
+            throw new HandlerError(err);
+          }
+        } else {
+          reportSkipped({ position: BigInt(message.seq), location: message.subject, reason: decoded.unreadable }, onSkipped);
         }
         if (!this.caughtUpState.settled && (message.seq >= lastAtStart || message.info.pending === 0)) {
           this.caughtUpState.resolve();
