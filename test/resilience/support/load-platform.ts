@@ -17,8 +17,8 @@ import type { Outcome, SteadyLoadTarget } from './steady-load';
 export const TENANT = 'org_faults';
 export const PROVIDER = 'gmail';
 export const SCOPES = ['https://www.googleapis.com/auth/gmail.readonly'];
-const CLIENT_ID = 'faults-client';
-const CLIENT_SECRET = 'faults-secret-resilience';
+export const CLIENT_ID = 'faults-client';
+export const CLIENT_SECRET = 'faults-secret-resilience';
 
 /** Longer runs for a reviewer: RESILIENCE_SCALE=3 triples users and load durations. */
 export const SCALE = Math.max(1, Number(process.env.RESILIENCE_SCALE ?? 1) || 1);
