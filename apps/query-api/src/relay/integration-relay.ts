@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DiscardPolicy, JetStreamManager, JSONCodec, NatsConnection, NatsError, nanos, RetentionPolicy, StorageType } from 'nats';
 import { INTEGRATION_STREAM, INTEGRATION_SUBJECT_PREFIX, IntegrationEventMessage, RecordedEvent } from '@authpipe/contracts';
-import { EventStore, EventSubscription, StreamSequencer } from '@authpipe/event-store';
+import { EventStore, EventSubscription, SequencerStats, StreamSequencer } from '@authpipe/event-store';
 import { isRelayed, toIntegrationMessage } from './integration-message';
 import { openCheckpointBucket, RelayCheckpoint, RelayStreamRevisions } from './relay-checkpoint';
 
@@ -62,6 +62,7 @@ export class IntegrationRelay {
   private wakeUp?: () => void;
   private checkpointed?: bigint;
   private caughtUpOnce?: () => void;
+  private sequencer?: StreamSequencer;
   /** Resolves once the relay has published the history as it was when it first started. */
   readonly caughtUp: Promise<void>;
 
@@ -77,6 +78,11 @@ export class IntegrationRelay {
   /** The position of the last event handled and checkpointed (undefined before the first). */
   get position(): bigint | undefined {
     return this.checkpointed;
+  }
+
+  /** What the current subscription's sequencer has seen: deliveries, duplicates, stream reads, events handled. */
+  get stats(): SequencerStats | undefined {
+    return this.sequencer && { ...this.sequencer.stats };
   }
 
   /** Start relaying in the background. */
@@ -124,6 +130,7 @@ export class IntegrationRelay {
     if (this.stopping) return;
     const js = this.nats.jetstream();
     const sequencer = new StreamSequencer(this.events, new RelayStreamRevisions(kv, this.options.name), (event) => this.relay(js, event));
+    this.sequencer = sequencer;
     const subscription = this.events.subscribeToAll(
       async (event) => {
         // Internal events (tenant administration, on tenant streams) are never published: no need to sequence them.
