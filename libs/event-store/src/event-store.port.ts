@@ -31,13 +31,13 @@ export type UnreadableReason = 'not_utf8' | 'not_json' | 'not_an_envelope' | 'no
 /**
  * A stored message that is not an event this store wrote: something published straight to an event subject
  * (JetStream), an event in one of our streams that is not our JSON envelope (EventStoreDB). It is no part of the
- * history: reads and subscriptions pass over it (a subscription's position moves past it), and the store reports it
- * (an error log, the apps' metric). Appends never write one, so nothing real is lost.
+ * history: reads and subscriptions pass over it (a subscription's position moves past it), and the store reports it,
+ * once per store instance (an error log, the apps' metric). Appends never write one, so nothing real is lost.
  */
 export interface SkippedMessage {
   /** The JetStream stream sequence or the EventStoreDB commit position (-1 when the server gave none). */
   position: bigint;
-  /** The subject (JetStream) or stream (EventStoreDB) it was found on. */
+  /** Where it was found: its subject (JetStream), `<stream>@<revision>` (EventStoreDB). */
   location: string;
   reason: UnreadableReason;
 }

@@ -4,7 +4,7 @@ import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
 import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
 import { isInOurStream, isTransient, toEsdbExpectedRevision, toEventData, toRecordedEvent } from './eventstoredb-mapping';
-import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
+import { SkippedMessageListener, SkippedMessages } from '../skipped-messages';
 import { EventStoreDbSubscription, ResubscribePolicy } from './eventstoredb-subscription';
 
 export interface EventStoreDbEventStoreOptions {
@@ -28,11 +28,14 @@ export interface EventStoreDbEventStoreOptions {
  */
 export class EventStoreDbEventStore implements EventStore {
   private readonly subscriptions = new Set<EventStoreDbSubscription>();
+  private readonly skipped: SkippedMessages;
 
   constructor(
     private readonly client: EventStoreDBClient,
     private readonly options: EventStoreDbEventStoreOptions = {},
-  ) {}
+  ) {
+    this.skipped = new SkippedMessages(options.onSkipped);
+  }
 
   /** A store on its own client, from an `esdb://` connection string; close() disposes the client. */
   static fromConnectionString(url: string, options: Omit<EventStoreDbEventStoreOptions, 'ownsClient'> = {}): EventStoreDbEventStore {
@@ -68,7 +71,7 @@ export class EventStoreDbEventStore implements EventStore {
         if (!resolved.event || !isInOurStream(resolved.event)) continue;
         const decoded = toRecordedEvent(resolved.event);
         if ('event' in decoded) events.push(decoded.event);
-        else reportSkipped({ position: resolved.event.position?.commit ?? -1n, location: streamId, reason: decoded.unreadable }, this.options.onSkipped);
+        else this.skipped.report({ position: resolved.event.position?.commit ?? -1n, location: `${streamId}@${resolved.event.revision}`, reason: decoded.unreadable });
       }
     } catch (err) {
       if (err instanceof StreamNotFoundError) return [];
@@ -78,7 +81,7 @@ export class EventStoreDbEventStore implements EventStore {
   }
 
   subscribeToAll(handler: (event: RecordedEvent) => Promise<void>, options: SubscribeOptions = {}): EventSubscription {
-    const subscription = new EventStoreDbSubscription(this.client, handler, options.fromPosition, this.options.resubscribe, this.options.onSkipped);
+    const subscription = new EventStoreDbSubscription(this.client, handler, options.fromPosition, this.options.resubscribe, this.skipped);
     this.subscriptions.add(subscription);
     subscription.closed.then(
       () => this.subscriptions.delete(subscription),

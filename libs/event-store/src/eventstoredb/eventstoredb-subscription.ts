@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { EventStoreUnavailableError } from '../errors';
 import { isInOurStream, isTransient, toEsdbPosition, toRecordedEvent } from './eventstoredb-mapping';
-import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
+import type { SkippedMessages } from '../skipped-messages';
 import { deferred, HandlerError, settleWhenEnded } from '../subscription-support';
 
 /** How often a dropped subscription is re-opened from its last position before it gives up. */
@@ -36,7 +36,7 @@ export class EventStoreDbSubscription implements EventSubscription {
     private readonly handler: (event: RecordedEvent) => Promise<void>,
     fromPosition: bigint | undefined,
     private readonly policy: ResubscribePolicy = { attempts: 5, delayMs: 1_000 },
-    private readonly onSkipped?: SkippedMessageListener,
+    private readonly skipped?: SkippedMessages,
   ) {
     this.running = settleWhenEnded(this.run(fromPosition), () => this.stopping, this.closedState, this.caughtUpState);
   }
@@ -99,7 +99,7 @@ export class EventStoreDbSubscription implements EventSubscription {
               throw new HandlerError(err);
             }
           } else if (decoded) {
-            reportSkipped({ position: event!.position?.commit ?? -1n, location: event!.streamId, reason: decoded.unreadable }, this.onSkipped);
+            this.skipped?.report({ position: event!.position?.commit ?? -1n, location: `${event!.streamId}@${event!.revision}`, reason: decoded.unreadable });
           }
           if (event) checkpoint = event.position.commit;
           failures = 0;

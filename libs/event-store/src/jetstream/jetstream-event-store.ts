@@ -14,7 +14,7 @@ import {
 import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
 import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
 import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
-import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
+import { SkippedMessageListener, SkippedMessages } from '../skipped-messages';
 import { decodeEvent, encodeEvent, PREVIOUS_REVISION_HEADER, previousRevisionHeader, StreamSubjects, toSequence } from './jetstream-mapping';
 import { JetStreamSubscription } from './jetstream-subscription';
 
@@ -79,7 +79,7 @@ function apiErrorCode(err: unknown): number | undefined {
 export class JetStreamEventStore implements EventStore {
   private readonly subscriptions = new Set<JetStreamSubscription>();
   private readonly readIdleTimeoutMs: number;
-  private readonly onSkipped?: SkippedMessageListener;
+  private readonly skipped: SkippedMessages;
 
   private constructor(
     private readonly js: JetStreamClient,
@@ -89,7 +89,7 @@ export class JetStreamEventStore implements EventStore {
     options: JetStreamEventStoreOptions,
   ) {
     this.readIdleTimeoutMs = options.readIdleTimeoutMs ?? 10_000;
-    this.onSkipped = options.onSkipped;
+    this.skipped = new SkippedMessages(options.onSkipped);
   }
 
   /** Bind to the event stream on this connection, creating the JetStream stream if it does not exist. */
@@ -151,7 +151,7 @@ export class JetStreamEventStore implements EventStore {
 
   subscribeToAll(handler: (event: RecordedEvent) => Promise<void>, options: SubscribeOptions = {}): EventSubscription {
     const subscription = new JetStreamSubscription(
-      { js: this.js, jsm: this.jsm, streamName: this.streamName, subjects: this.subjects, onSkipped: this.onSkipped },
+      { js: this.js, jsm: this.jsm, streamName: this.streamName, subjects: this.subjects, skipped: this.skipped },
       handler,
       options.fromPosition,
     );
@@ -192,7 +192,7 @@ export class JetStreamEventStore implements EventStore {
         for await (const message of messages) {
           const decoded = decodeEvent(message, this.subjects);
           if ('event' in decoded) events.push(decoded.event);
-          else reportSkipped({ position: BigInt(message.seq), location: message.subject, reason: decoded.unreadable }, this.onSkipped);
+          else this.skipped.report({ position: BigInt(message.seq), location: message.subject, reason: decoded.unreadable });
           if (message.seq >= last || message.info.pending === 0) break;
           armIdleTimer();
         }

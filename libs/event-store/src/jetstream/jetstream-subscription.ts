@@ -3,7 +3,7 @@ import type { RecordedEvent } from '@authpipe/contracts';
 import type { EventSubscription } from '../event-store.port';
 import { decodeEvent, StreamSubjects, toSequence } from './jetstream-mapping';
 import { deferred, HandlerError, settleWhenEnded } from '../subscription-support';
-import { reportSkipped, SkippedMessageListener } from '../skipped-messages';
+import type { SkippedMessages } from '../skipped-messages';
 
 /** Where a subscription reads from. */
 export interface JetStreamSource {
@@ -11,7 +11,7 @@ export interface JetStreamSource {
   jsm: JetStreamManager;
   streamName: string;
   subjects: StreamSubjects;
-  onSkipped?: SkippedMessageListener;
+  skipped: SkippedMessages;
 }
 
 /**
@@ -53,7 +53,7 @@ export class JetStreamSubscription implements EventSubscription {
   }
 
   private async run(after: number): Promise<void> {
-    const { js, jsm, streamName, subjects, onSkipped } = this.source;
+    const { js, jsm, streamName, subjects, skipped } = this.source;
     // Caught up means: every message that existed when we started has been handled.
     const lastAtStart = (await jsm.streams.info(streamName)).state.last_seq;
     if (lastAtStart <= after) this.caughtUpState.resolve();
@@ -75,7 +75,7 @@ export class JetStreamSubscription implements EventSubscription {
             throw new HandlerError(err);
           }
         } else {
-          reportSkipped({ position: BigInt(message.seq), location: message.subject, reason: decoded.unreadable }, onSkipped);
+          skipped.report({ position: BigInt(message.seq), location: message.subject, reason: decoded.unreadable });
         }
         if (!this.caughtUpState.settled && (message.seq >= lastAtStart || message.info.pending === 0)) {
           this.caughtUpState.resolve();
