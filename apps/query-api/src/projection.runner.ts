@@ -13,8 +13,6 @@ import { PROJECTOR } from './query-api.tokens';
  */
 @Injectable()
 export class ProjectionRunner implements OnApplicationBootstrap, OnApplicationShutdown {
-  private waiters: { position: bigint; resolve: () => void }[] = [];
-
   constructor(
     @Inject(PROJECTOR) private readonly projector: Projector,
     @Inject(CONFIG) private readonly config: QueryApiConfig,
@@ -27,21 +25,12 @@ export class ProjectionRunner implements OnApplicationBootstrap, OnApplicationSh
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.projector.onProjected((position) => {
-      const ready = this.waiters.filter((w) => w.position <= position);
-      this.waiters = this.waiters.filter((w) => w.position > position);
-      ready.forEach((w) => w.resolve());
-    });
     await this.projector.start();
   }
 
   /** Resolve when the projector has passed `position`, or after the configured timeout (eventual consistency). */
   async waitFor(position: bigint | undefined): Promise<void> {
-    if (position === undefined || this.projector.position >= position) return;
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, this.config.READ_YOUR_WRITES_TIMEOUT_MS);
-      this.waiters.push({ position, resolve: () => (clearTimeout(timer), resolve()) });
-    });
+    if (position !== undefined) await this.projector.waitFor(position, this.config.READ_YOUR_WRITES_TIMEOUT_MS);
   }
 
   async onApplicationShutdown(): Promise<void> {

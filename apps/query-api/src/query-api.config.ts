@@ -7,7 +7,11 @@ export class QueryApiConfig extends withOperationsSettings(ReadModelConfig) {
   @IsString() AUTHPIPE_BIND_HOST: string = '127.0.0.1';
   /** The operator's credential for /v1/admin (creating tenants and their API keys). Separate from tenant keys. */
   @IsString() @MinLength(32, { message: 'must be at least 32 characters (e.g. openssl rand -base64 32)' }) AUTHPIPE_ADMIN_TOKEN: string;
-  /** How long a command waits for its own event to be projected, so that the caller reads its write. */
+  /**
+   * How long query-api waits for its projector to reach a position: a command for its own event, so that the caller
+   * reads its write; a read that would answer "not found" (a connection, a credential) for the history's head, so
+   * that it sees what other apps just wrote (a Connected). A read still behind after it answers 503 UNAVAILABLE.
+   */
   @IsInt() @Min(0) @Max(30_000) READ_YOUR_WRITES_TIMEOUT_MS: number = 3_000;
   /** Requests per minute per tenant (API key) or for the operator (admin token), per replica. */
   @IsInt() @Min(1) @Max(1_000_000) RATE_LIMIT_PER_MINUTE: number = 600;

@@ -22,6 +22,9 @@ import { ProvidersController } from './providers/providers.controller';
 import { QueryApiConfig } from './query-api.config';
 import { EVENT_WRITER, PROJECTOR } from './query-api.tokens';
 import { QueryRpcController } from './query.rpc-controller';
+import { historyHeadProvider } from './read-your-writes/history-head.provider';
+import { ProjectionLagFailpoint } from './read-your-writes/projection-lag.failpoint';
+import { ReadYourWrites } from './read-your-writes/read-your-writes';
 import { AuditController } from './audit/audit.controller';
 import { JetStreamAuditLog } from './audit/jetstream-audit-log';
 import { AdminConnectionsController } from './tenants/admin-connections.controller';
@@ -65,6 +68,7 @@ export class QueryApiModule implements NestModule {
           // ProjectedEvents after the read models: it publishes an event once they reflect it; then the lag metrics.
           useFactory: (events: EventStore, store: ReadModelStore, projected: ProjectedEvents) => {
             const projector: Projector = new Projector('query-api', events, store, [
+              new ProjectionLagFailpoint(),
               new TenantsProjection(),
               new ConnectionsProjection(),
               new TenantActivityProjection(),
@@ -81,6 +85,8 @@ export class QueryApiModule implements NestModule {
         },
         ProjectedEvents,
         ProjectionRunner,
+        historyHeadProvider(config),
+        ReadYourWrites,
         TenantEventStreams,
         { provide: APP_GUARD, useClass: QueryApiRateLimitGuard },
         ReadModelApiKeyAuthenticator,

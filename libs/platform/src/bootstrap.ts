@@ -6,7 +6,7 @@ import type { NextFunction, Request, Response } from 'express';
 import { ConfigError, PlatformConfig } from '@authpipe/config';
 import { natsServerOptions } from '@authpipe/messaging';
 import { PlatformLogger, resolveLogFormat } from './logging/platform-logger';
-import { armFailpoints } from './failpoints';
+import { armFailpoints, describeFailpoints } from './failpoints';
 import { redactText } from './logging/redact';
 import { httpObservability } from './operations/http-observability';
 import { startProcessMetrics } from './operations/metrics';
@@ -26,7 +26,7 @@ export function usePlatformLogger(app: string, config: AppConfig): PlatformLogge
   startProcessMetrics(app);
   // A misspelt failpoint fails the start; armed ones are said loudly, once (a test setting, never production).
   const failpoints = armFailpoints();
-  if (failpoints.size && !failpointsAnnounced) new Logger(app).warn(`failpoints armed: the process kills itself at ${[...failpoints].join(' and ')} (AUTHPIPE_FAILPOINTS)`);
+  if (failpoints.size && !failpointsAnnounced) new Logger(app).warn(`failpoints armed: ${describeFailpoints(failpoints)} (AUTHPIPE_FAILPOINTS)`);
   failpointsAnnounced = true;
   return logger;
 }

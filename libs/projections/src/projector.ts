@@ -31,6 +31,7 @@ export class Projector {
   private subscription?: EventSubscription;
   private lastPosition = 0n;
   private listeners: ((position: bigint) => void)[] = [];
+  private readonly waiters = new Set<{ position: bigint; reached: () => void }>();
   private readonly sequencer: StreamSequencer;
 
   constructor(
@@ -58,6 +59,24 @@ export class Projector {
     this.listeners.push(listener);
   }
 
+  /**
+   * Resolves true once the projector has passed `position` (every event up to it is in the read models), false if
+   * it has not after `timeoutMs`: what read-your-writes waits on.
+   */
+  waitFor(position: bigint, timeoutMs: number): Promise<boolean> {
+    if (this.lastPosition >= position) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter = { position, reached: () => settle(true) };
+      const timer = setTimeout(() => settle(false), timeoutMs);
+      const settle = (reached: boolean) => {
+        clearTimeout(timer);
+        this.waiters.delete(waiter);
+        resolve(reached);
+      };
+      this.waiters.add(waiter);
+    });
+  }
+
   /** The position of the last event projected. */
   get position(): bigint {
     return this.lastPosition;
@@ -76,6 +95,7 @@ export class Projector {
       .updateOne({ _id: this.name }, { $max: { position: Number(event.position) }, $set: { updatedAt: new Date().toISOString() } }, { upsert: true });
     this.lastPosition = event.position;
     for (const listener of this.listeners) listener(event.position);
+    for (const waiter of this.waiters) if (waiter.position <= event.position) waiter.reached();
   }
 
   private async project(event: RecordedEvent): Promise<void> {

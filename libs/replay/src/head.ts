@@ -1,12 +1,17 @@
 import { BACKWARDS, END, EventStoreDBClient } from '@eventstore/db-client';
-import type { NatsConnection } from 'nats';
+import type { JetStreamManager, NatsConnection } from 'nats';
+import { isValidStreamId } from '@authpipe/contracts';
 
 /**
  * Where the history ends right now. The EventStore port has no such query (a projector never needs one), so the
- * replay asks the engine: it is what turns "events handled" into a percentage and a time left.
+ * replay asks the engine: it is what turns "events handled" into a percentage and a time left. query-api asks it
+ * too, before it answers "not found": its projector has caught up once its position reaches the head.
  */
 export interface HistoryHead {
-  /** Global position of the newest event now; 0n when there is none. */
+  /**
+   * Global position of the newest event a subscription to all events delivers now; 0n when there is none. A
+   * projector that has handled it has handled every event appended before the call.
+   */
   position(): Promise<bigint>;
   /** True when positions are consecutive integers (JetStream sequences): then a position difference counts events. */
   readonly contiguous: boolean;
@@ -14,26 +19,46 @@ export interface HistoryHead {
 
 /** JetStream: the stream's last sequence. Every message of the event stream is an event (no deletes, no purges). */
 export function jetStreamHead(nats: NatsConnection, streamName: string): HistoryHead {
+  let manager: Promise<JetStreamManager> | undefined;
   return {
     contiguous: true,
     async position() {
-      const jsm = await nats.jetstreamManager();
-      return BigInt((await jsm.streams.info(streamName)).state.last_seq);
+      // One manager for the head's life: making one costs a round trip (the JetStream API check).
+      manager ??= nats.jetstreamManager().catch((err: unknown) => {
+        manager = undefined;
+        throw err;
+      });
+      return BigInt((await (await manager).streams.info(streamName)).state.last_seq);
     },
   };
 }
 
+/** The records of $all that EventStoreDbEventStore's subscription passes to its handler (events of ours). */
+type AllRecord = { type: string; streamId: string; isJson: boolean; position?: { commit: bigint } };
+
 /**
- * EventStoreDB: the commit position of the last record in $all. Positions are byte offsets in the transaction log,
- * so progress is a share of the log, not a count of events; the last record may be a system event, which the
- * replay never receives (it reports 100 % when its subscription says it caught up).
+ * Whether a subscription to all events delivers this record: the subscription filters out system events (types
+ * starting with `$`, link events included) on the server and anything that is not a JSON event of an Authpipe
+ * stream in the client (eventstoredb-subscription.ts, isOurEvent), so a projector never reaches their positions.
  */
-export function eventStoreDbHead(client: EventStoreDBClient): HistoryHead {
+export function isDeliveredToSubscribers(record: AllRecord): boolean {
+  return !record.type.startsWith('$') && record.isJson && isValidStreamId(record.streamId);
+}
+
+/**
+ * EventStoreDB: the commit position of the newest event of ours in $all. Positions are byte offsets in the
+ * transaction log, so progress is a share of the log, not a count of events. The log's very last records are often
+ * system events (statistics every few seconds, projections' bookkeeping) that no subscription of ours receives: they
+ * are read past, newest first, so that "caught up with the head" is a position a projector can actually reach.
+ */
+export function eventStoreDbHead(client: Pick<EventStoreDBClient, 'readAll'>): HistoryHead {
   return {
     contiguous: false,
     async position() {
-      for await (const resolved of client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: 1 })) {
-        return resolved.event?.position?.commit ?? 0n;
+      // Streamed backwards and left as soon as one is found: the read is as long as the run of system events.
+      for await (const resolved of client.readAll({ direction: BACKWARDS, fromPosition: END })) {
+        const record = resolved.event;
+        if (record?.position && isDeliveredToSubscribers(record)) return record.position.commit;
       }
       return 0n;
     },

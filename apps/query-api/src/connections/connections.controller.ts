@@ -8,6 +8,7 @@ import { correlationIdOf, Problem, Problems, Tenant, TenantAuthGuard, TenantPrin
 import { CONNECTIONS, ConnectionView } from '@authpipe/projections';
 import { EVENT_STORE, READ_MODELS } from '@authpipe/platform';
 import type { Filter, ReadModelStore } from '@authpipe/read-models';
+import { ReadYourWrites } from '../read-your-writes/read-your-writes';
 import { DisconnectService } from './disconnect.service';
 import { afterCursor, encodeCursor, InvalidCursorError, pageSize, SORTS, SortKey, sortSpec } from './keyset-page';
 
@@ -55,6 +56,7 @@ export class ConnectionsController {
     @Inject(READ_MODELS) private readonly store: ReadModelStore,
     @Inject(EVENT_STORE) private readonly events: EventStore,
     private readonly disconnects: DisconnectService,
+    private readonly readYourWrites: ReadYourWrites,
   ) {}
 
   /**
@@ -98,9 +100,10 @@ export class ConnectionsController {
     return this.disconnects.disconnect(found, correlationIdOf(req));
   }
 
+  /** The connection, or 404 once the read models have caught up with the history (it may just have connected). */
   private async find(tenant: TenantPrincipal, connectionId: string): Promise<ConnectionView> {
     const found = CONNECTION_ID_PATTERN.test(connectionId)
-      ? await this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, tenantId: tenant.tenantId })
+      ? await this.readYourWrites.find(() => this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, tenantId: tenant.tenantId }))
       : null;
     if (!found) throw Problems.notFound('CONNECTION_NOT_FOUND', 'no such connection for this tenant');
     return found;

@@ -6,7 +6,7 @@ import { CONNECTIONS, ConnectionView } from '@authpipe/projections';
 import { CLOCK, Clock, PROVIDER_CATALOG, READ_MODELS } from '@authpipe/platform';
 import { needsRefresh, ProviderCatalog } from '@authpipe/providers';
 import type { ReadModelStore } from '@authpipe/read-models';
-
+import { ReadYourWrites } from '../read-your-writes/read-your-writes';
 
 export interface CredentialResponse {
   connectionId: string;
@@ -67,12 +67,17 @@ export class CredentialsService {
     @Inject(RPC_CLIENT) private readonly rpc: RpcClient,
     @Inject(PROVIDER_CATALOG) private readonly catalog: ProviderCatalog,
     @Inject(CLOCK) private readonly clock: Clock,
+    private readonly readYourWrites: ReadYourWrites,
   ) {}
 
   async get(tenantId: string, keyId: string, provider: string, userId: string, correlationId: string): Promise<CredentialAnswer> {
     if (!this.catalog.has(provider)) throw Problems.unknownProvider(provider);
     const connectionId = connectionIdFor(tenantId, provider, userId);
-    const connection = await this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, tenantId });
+    // Anything but connected is looked at again once the read models have caught up: the user may just have connected.
+    const connection = await this.readYourWrites.find(
+      () => this.store.collection<ConnectionView>(CONNECTIONS).findOne({ _id: connectionId, tenantId }),
+      (found) => found.status === 'connected',
+    );
     if (!connection || connection.status === 'disconnected') {
       throw Problems.notFound('NOT_CONNECTED', `user ${userId.slice(0, 128)} has not connected ${provider}`);
     }

@@ -216,7 +216,9 @@ export const queryApiOpenApi: OpenApiSpec = {
         'or answers garbage; the platform is briefly unavailable) while the token held has more than 5 seconds left, that ' +
         'token is served all the same (200), with `Authpipe-Refresh: failed; code=<CODE>`; the refresher keeps retrying, so ' +
         'ask again later rather than cache it to its expiry. The failure itself is answered (502/503/504 with that code) ' +
-        'only when the token has (nearly) expired; a revoked connection is 409 CONNECTION_REVOKED.',
+        'only when the token has (nearly) expired; a revoked connection is 409 CONNECTION_REVOKED. A read right after the ' +
+        "user's connect flow succeeded sees the connection: before answering 404 NOT_CONNECTED, query-api lets its read models " +
+        'catch up with the event history (up to READ_YOUR_WRITES_TIMEOUT_MS, 3 s; still behind: 503 UNAVAILABLE, Retry-After).',
       responses: {
         200: jsonResponse(
           'The credential; never cached (Cache-Control: no-store)',
