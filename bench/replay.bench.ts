@@ -137,7 +137,7 @@ const out = (o) => process.stdout.write(JSON.stringify(o) + '\\n');
     let last = { events: 0, elapsedMs: 0 };
     let lastPrinted = 0;
     const result = await rebuildReadModels({
-      events, store, projections, head: jetStreamHead(nats, streamName), signal: budget.signal, progressIntervalMs: 1000,
+      events, store, projections, head: jetStreamHead(nats, streamName, subjectPrefix), signal: budget.signal, progressIntervalMs: 1000,
       onProgress: (p) => {
         if (p.phase !== 'replaying') return;
         last = p;
@@ -250,7 +250,7 @@ describe('replay rate', () => {
     }
     await Promise.all(inFlight);
     const generateS = (Date.now() - generateStarted) / 1000;
-    const head = jetStreamHead(nats, streamName);
+    const head = jetStreamHead(nats, streamName, prefix);
     expect(Number(await head.position())).toBe(written);
     console.log(
       `generated ${fmt(written)} events in ${generateS.toFixed(1)} s (${fmt(written / generateS)}/s)` +

@@ -93,7 +93,7 @@ function jetStream(): EventStoreAdapter {
       const events = await JetStreamEventStore.create(nats, { streamName, subjectPrefix: `replay_test.${id}.events` });
       return {
         events,
-        head: jetStreamHead(nats, streamName),
+        head: jetStreamHead(nats, streamName, `replay_test.${id}.events`),
         async cleanup() {
           await events.close();
           await (await nats.jetstreamManager()).streams.delete(streamName);

@@ -10,7 +10,8 @@ export * from './stream-sequencer';
 export type { SkippedMessageListener } from './skipped-messages';
 export { JetStreamEventStore, DEFAULT_EVENT_STREAM } from './jetstream/jetstream-event-store';
 export type { JetStreamEventStoreOptions } from './jetstream/jetstream-event-store';
-export { DEFAULT_SUBJECT_PREFIX } from './jetstream/jetstream-mapping';
+export { DEFAULT_SUBJECT_PREFIX, isStoredEvent } from './jetstream/jetstream-mapping';
+export type { StoredMessage } from './jetstream/jetstream-mapping';
 export { EventStoreDbEventStore } from './eventstoredb/eventstoredb-event-store';
 export type { EventStoreDbEventStoreOptions } from './eventstoredb/eventstoredb-event-store';
 

@@ -1,6 +1,7 @@
 import { BACKWARDS, END, EventStoreDBClient } from '@eventstore/db-client';
 import type { JetStreamManager, NatsConnection } from 'nats';
 import { isValidStreamId } from '@authpipe/contracts';
+import { DEFAULT_SUBJECT_PREFIX, isStoredEvent } from '@authpipe/event-store';
 
 /**
  * Where the history ends right now. The EventStore port has no such query (a projector never needs one), so the
@@ -17,8 +18,19 @@ export interface HistoryHead {
   readonly contiguous: boolean;
 }
 
-/** JetStream: the stream's last sequence. Every message of the event stream is an event (no deletes, no purges). */
-export function jetStreamHead(nats: NatsConnection, streamName: string): HistoryHead {
+/** JetStream API error: no message at that sequence. */
+const JS_NO_MESSAGE_FOUND = 10037;
+
+/** How many messages a JetStream head reads back past trailing messages that are not events, at most. */
+export const JETSTREAM_HEAD_LOOKBACK = 100;
+
+/**
+ * JetStream: the sequence of the stream's last event. Usually its last message; but anyone allowed to publish on an
+ * event subject can put a message there that is not an event, which subscriptions skip (a projector never reaches
+ * its sequence), so trailing ones are read past, up to JETSTREAM_HEAD_LOOKBACK messages (beyond that the last
+ * sequence is answered: a reader waiting for it waits in vain, for its bounded time).
+ */
+export function jetStreamHead(nats: NatsConnection, streamName: string, subjectPrefix: string = DEFAULT_SUBJECT_PREFIX): HistoryHead {
   let manager: Promise<JetStreamManager> | undefined;
   return {
     contiguous: true,
@@ -28,7 +40,20 @@ export function jetStreamHead(nats: NatsConnection, streamName: string): History
         manager = undefined;
         throw err;
       });
-      return BigInt((await (await manager).streams.info(streamName)).state.last_seq);
+      const jsm = await manager;
+      const { first_seq: first, last_seq: last } = (await jsm.streams.info(streamName)).state;
+      const oldest = Math.max(first, 1);
+      const from = Math.max(oldest, last - JETSTREAM_HEAD_LOOKBACK + 1);
+      for (let seq = last; seq >= from; seq--) {
+        const message = await jsm.streams.getMessage(streamName, { seq }).catch((err: { api_error?: { err_code?: number } }) => {
+          if (err.api_error?.err_code === JS_NO_MESSAGE_FOUND) return undefined;
+          throw err;
+        });
+        if (message && isStoredEvent({ subject: message.subject, seq: message.seq, data: message.data, headers: message.header }, subjectPrefix)) {
+          return BigInt(seq);
+        }
+      }
+      return from > oldest ? BigInt(last) : 0n;
     },
   };
 }

@@ -109,6 +109,14 @@ export function decodeEvent(message: StoredMessage, subjects: StreamSubjects): D
   };
 }
 
+/**
+ * Whether a stored message is an event, which reads and subscriptions hand out, rather than one they skip: where the
+ * history ends for a subscriber (HistoryHead reads past trailing messages that are not events).
+ */
+export function isStoredEvent(message: StoredMessage, subjectPrefix: string = DEFAULT_SUBJECT_PREFIX): boolean {
+  return 'event' in decodeEvent(message, new StreamSubjects(subjectPrefix));
+}
+
 /** A header value that is not a sequence below this message's own says nothing: undefined (the consumer reads). */
 function parsePreviousRevision(value: string | undefined, sequence: bigint): bigint | null | undefined {
   if (!value || !/^\d{1,16}$/.test(value)) return undefined;
