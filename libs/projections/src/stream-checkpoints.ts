@@ -1,5 +1,5 @@
 import type { StreamRevisions } from '@authpipe/event-store';
-import type { ReadModelStore } from '@authpipe/read-models';
+import { DuplicateKeyError, Filter, ReadModelStore, Update } from '@authpipe/read-models';
 
 /** Per stream, the revision of the last event a projector handled: kept in the read-model store, beside its effects. */
 export const STREAM_CHECKPOINTS = 'stream_checkpoints';
@@ -31,13 +31,26 @@ export class ReadModelStreamRevisions implements StreamRevisions {
   }
 
   async save(streamId: string, revision: bigint): Promise<void> {
-    await this.store
-      .collection<StreamCheckpoint>(STREAM_CHECKPOINTS)
-      .updateOne(
-        { _id: streamCheckpointId(this.projector, streamId) },
-        { $max: { revision: toNumber(revision) }, $setOnInsert: { projector: this.projector, streamId } },
-        { upsert: true },
-      );
+    await upsert(
+      this.store,
+      { _id: streamCheckpointId(this.projector, streamId) },
+      { $max: { revision: toNumber(revision) }, $setOnInsert: { projector: this.projector, streamId } },
+    );
+  }
+}
+
+/**
+ * Two upserts of one new _id at once (a live projector and a rebuild's reset) can both try the insert; the loser
+ * gets a duplicate key. MongoDB retries that itself for an equality on _id, other stores may not (FerretDB): the
+ * document exists now, so the same update once more is an update.
+ */
+async function upsert(store: ReadModelStore, filter: Filter, update: Update): Promise<void> {
+  const checkpoints = store.collection<StreamCheckpoint>(STREAM_CHECKPOINTS);
+  try {
+    await checkpoints.updateOne(filter, update, { upsert: true });
+  } catch (err) {
+    if (!(err instanceof DuplicateKeyError)) throw err;
+    await checkpoints.updateOne(filter, update, { upsert: true });
   }
 }
 
@@ -60,10 +73,6 @@ export async function resetStreamCheckpoints(
   const checkpoints = store.collection<StreamCheckpoint>(STREAM_CHECKPOINTS);
   if (scope === 'all') await checkpoints.deleteMany({ projector });
   for (const [streamId, revision] of revisions) {
-    await checkpoints.updateOne(
-      { _id: streamCheckpointId(projector, streamId) },
-      { $set: { projector, streamId, revision: toNumber(revision) } },
-      { upsert: true },
-    );
+    await upsert(store, { _id: streamCheckpointId(projector, streamId) }, { $set: { projector, streamId, revision: toNumber(revision) } });
   }
 }
