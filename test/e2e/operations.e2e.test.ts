@@ -84,8 +84,10 @@ describe('operations: health, metrics, JSON logs, graceful shutdown', () => {
     const res = await api(`/v1/credentials/${provider}/${userId}`, { headers });
     const body = (await res.json()) as { accessToken?: string; code?: string };
     if (body.accessToken) secrets.push(body.accessToken);
-    return { status: res.status, body, retryAfter: Number(res.headers.get('retry-after') ?? 1) };
+    return { status: res.status, body, retryAfter: Number(res.headers.get('retry-after') ?? 1), refresh: res.headers.get('authpipe-refresh') };
   }
+  /** The refresh failed: an error, or the still-valid token with `Authpipe-Refresh: failed; ...`. */
+  const refreshFailed = (read: { status: number; refresh: string | null }) => read.status !== 200 || read.refresh?.startsWith('failed') === true;
 
   /** The second refresher's lines. */
   const replicaLines: string[] = [];
@@ -223,11 +225,11 @@ describe('operations: health, metrics, JSON logs, graceful shutdown', () => {
     expect(reply.err?.code).toBe('INVALID_REQUEST');
     // Failing provider calls whose answers quote secrets: an OAuth error, a 500 whose body holds a token.
     await discord.faults({ token: { status: 400, error: 'invalid_request', error_description: `refresh_token ${planted('provider-desc')} is malformed`, times: 1, grantType: 'refresh_token' } });
-    expect((await credential('discord', 'failing')).status).not.toBe(200);
+    expect(refreshFailed(await credential('discord', 'failing'))).toBe(true);
     await discord.faults({ token: { status: 500, body: { access_token: planted('provider-body'), message: `Bearer ${planted('provider-bearer')}` }, times: 2, grantType: 'refresh_token' } });
-    expect((await credential('discord', 'failing')).status).not.toBe(200);
+    expect(refreshFailed(await credential('discord', 'failing'))).toBe(true);
     await discord.faults({ token: null });
-    expect((await credential('discord', 'failing')).status).toBe(200);
+    expect(refreshFailed(await credential('discord', 'failing'))).toBe(false);
 
     await sleep(500);
     const logs = [...platform.logs, ...replicaLines].join('\n');
