@@ -60,6 +60,15 @@ describe('ReadYourWrites', () => {
     expect(find).toHaveBeenCalledTimes(1);
   });
 
+  it('answers a known state as it is when the read models cannot be shown current (a revoked connection stays a 409, not a 503)', async () => {
+    const behind = setUp({ reaches: false });
+    const revoked = lookups({ status: 'revoked' });
+    await expect(behind.ryw.find(revoked, (c) => c.status === 'connected')).resolves.toEqual({ status: 'revoked' });
+    expect(revoked).toHaveBeenCalledTimes(1);
+    const headless = setUp({ head: async () => Promise.reject(new Error('nats down')) });
+    await expect(headless.ryw.find(lookups({ status: 'disconnected' }), (c) => c.status === 'connected')).resolves.toEqual({ status: 'disconnected' });
+  });
+
   it('answers 503 UNAVAILABLE when the head of the history cannot be read', async () => {
     const { ryw } = setUp({ head: async () => Promise.reject(new Error('nats down')) });
     const failure = await ryw.find(lookups(null)).catch((err: unknown) => err);

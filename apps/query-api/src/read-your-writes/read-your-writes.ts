@@ -14,8 +14,8 @@ import { HISTORY_HEAD, PROJECTOR } from '../query-api.tokens';
  * read models are looked at again. A hit costs nothing; a miss costs one head query, plus the lag if there is one.
  *
  * When the read models cannot be shown current (the head cannot be read, or the projector does not reach it within
- * READ_YOUR_WRITES_TIMEOUT_MS) the answer is 503 UNAVAILABLE, retryable: a 404 then could tell a backend that a
- * connected user is not connected.
+ * READ_YOUR_WRITES_TIMEOUT_MS) a miss is answered 503 UNAVAILABLE, retryable: a 404 then could tell a backend that
+ * a connected user is not connected. A document that was found but not `current` is answered as it is.
  */
 @Injectable()
 export class ReadYourWrites {
@@ -34,7 +34,14 @@ export class ReadYourWrites {
   async find<T>(find: () => Promise<T | null>, current: (found: T) => boolean = () => true): Promise<T | null> {
     const found = await find();
     if (found !== null && current(found)) return found;
-    await this.catchUp();
+    try {
+      await this.catchUp();
+    } catch (err) {
+      // A state the read models do know (revoked, disconnected...) was true a moment ago: a better answer than a 503,
+      // which would only make a backend retry reads of a connection that is, most likely, still revoked.
+      if (found !== null) return found;
+      throw err;
+    }
     return find();
   }
 
