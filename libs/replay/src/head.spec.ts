@@ -39,6 +39,15 @@ describe('eventStoreDbHead', () => {
     await expect(eventStoreDbHead(clientReading([at(900, '$metadata', '$$$stats')]).client).position()).resolves.toBe(0n);
     await expect(eventStoreDbHead(clientReading([]).client).position()).resolves.toBe(0n);
   });
+
+  it('reads at most 1,000 records back; past that, the newest position (reached once an event of ours follows)', async () => {
+    const options: unknown[] = [];
+    const stats = Array.from({ length: 1_000 }, (_, i) => at(5_000 - i, '$statsCollected', '$stats-127.0.0.1:2113'));
+    const { client } = clientReading(stats);
+    const counting = { readAll: (o: unknown) => (options.push(o), client.readAll(o as never)) } as unknown as Pick<EventStoreDBClient, 'readAll'>;
+    await expect(eventStoreDbHead(counting).position()).resolves.toBe(5_000n);
+    expect(options).toEqual([expect.objectContaining({ maxCount: 1_000 })]);
+  });
 });
 
 describe('isDeliveredToSubscribers', () => {

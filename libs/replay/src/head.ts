@@ -58,6 +58,9 @@ export function jetStreamHead(nats: NatsConnection, streamName: string, subjectP
   };
 }
 
+/** How many of $all's newest records the EventStoreDB head reads past, at most, to find an event of ours. */
+const EVENTSTOREDB_HEAD_LOOKBACK = 1_000;
+
 /** The records of $all that EventStoreDbEventStore's subscription passes to its handler (events of ours). */
 type AllRecord = { type: string; streamId: string; isJson: boolean; position?: { commit: bigint } };
 
@@ -80,12 +83,20 @@ export function eventStoreDbHead(client: Pick<EventStoreDBClient, 'readAll'>): H
   return {
     contiguous: false,
     async position() {
-      // Streamed backwards and left as soon as one is found: the read is as long as the run of system events.
-      for await (const resolved of client.readAll({ direction: BACKWARDS, fromPosition: END })) {
+      // Streamed backwards and left as soon as one is found: the read is as long as the run of system events, and
+      // bounded: when the last thousand records are none of ours, the newest position, which a projector reaches only
+      // once an event of ours follows (a miss then waits and answers 503, as on JetStream).
+      let newest: bigint | undefined;
+      let read = 0;
+      for await (const resolved of client.readAll({ direction: BACKWARDS, fromPosition: END, maxCount: EVENTSTOREDB_HEAD_LOOKBACK })) {
+        read++;
         const record = resolved.event;
-        if (record?.position && isDeliveredToSubscribers(record)) return record.position.commit;
+        if (!record?.position) continue;
+        newest ??= record.position.commit;
+        if (isDeliveredToSubscribers(record)) return record.position.commit;
       }
-      return 0n;
+      // The whole log read and none of ours: nothing to catch up with.
+      return read < EVENTSTOREDB_HEAD_LOOKBACK ? 0n : (newest ?? 0n);
     },
   };
 }
