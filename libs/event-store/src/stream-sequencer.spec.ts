@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { RecordedEvent } from '@authpipe/contracts';
 import type { ReadStreamOptions } from './event-store.port';
-import { InMemoryStreamRevisions, StreamSequencer } from './stream-sequencer';
+import { InMemoryStreamRevisions, StreamSequencer, StreamSequencerOptions } from './stream-sequencer';
 
 /**
  * A history as a store holds it: events of several streams interleaved, `revision` and `position` both the global
@@ -50,10 +50,10 @@ function byStream(events: RecordedEvent[]): Record<string, string[]> {
   return result;
 }
 
-async function run(events: RecordedEvent[], delivery: RecordedEvent[], revisions = new InMemoryStreamRevisions()) {
+async function run(events: RecordedEvent[], delivery: RecordedEvent[], revisions = new InMemoryStreamRevisions(), options: StreamSequencerOptions = {}) {
   const store = storeOf(events);
   const handled: RecordedEvent[] = [];
-  const sequencer = new StreamSequencer(store, revisions, async (e) => void handled.push(e));
+  const sequencer = new StreamSequencer(store, revisions, async (e) => void handled.push(e), options);
   for (const e of delivery) await sequencer.deliver(e);
   return { handled, store, sequencer, revisions };
 }
@@ -186,6 +186,71 @@ describe('StreamSequencer', () => {
     for (const e of [...events, ...events]) await sequencer.deliver(e);
     expect(handled).toEqual(['e1', 'e2', 'e3', 'e4', 'e5', 'e6']);
     expect(loads.mock.calls.length).toBeGreaterThan(3);
+  });
+
+  describe('with a floor (the checkpoint the consumer resumed from)', () => {
+    // Streams 1 and 2 have events on both sides of the floor (position 3), stream 3 only after it. Every event carries
+    // its previous revision, so the first event after the floor of streams 1 and 2 is not provably next.
+    const events = history([1, 2, 1, 2, 1, 3], false, true);
+    const floor = 3n;
+    const afterFloor = events.filter((e) => e.position > floor);
+
+    it('treats the history up to the floor as handled in a stream with no stored revision: redeliveries and gap reads alike', async () => {
+      const { handled, store, sequencer } = await run(events, [...afterFloor, ...events], new InMemoryStreamRevisions(), { floor });
+      expect(handled.map((e) => e.eventId)).toEqual(['e4', 'e5', 'e6']);
+      // Each of streams 1 and 2 read once (their whole stream: nothing says where to start), the events at or below
+      // the floor dropped from it; stream 3's first event is provably next.
+      expect(store.reads).toEqual([
+        { streamId: 'connection-c2', after: undefined },
+        { streamId: 'connection-c1', after: undefined },
+      ]);
+      expect(sequencer.stats).toEqual({ delivered: 9, duplicates: 6, streamReads: 2, handled: 3 });
+    });
+
+    it('without it, the same deployment would handle every stream\'s whole history again', async () => {
+      const { handled } = await run(events, afterFloor);
+      expect(handled.map((e) => e.eventId)).toEqual(['e2', 'e4', 'e1', 'e3', 'e5', 'e6']);
+    });
+
+    it('leaves a stream with a stored revision to that revision, also when it lies below the floor', async () => {
+      const revisions = new InMemoryStreamRevisions();
+      await revisions.save('connection-c1', 1n); // e3 (position 3) not reflected in this consumer's effects
+      const { handled, store } = await run(events, afterFloor, revisions, { floor });
+      expect(handled.map((e) => e.eventId)).toEqual(['e4', 'e3', 'e5', 'e6']);
+      expect(store.reads).toContainEqual({ streamId: 'connection-c1', after: 1n });
+    });
+
+    it('any delivery of the events after the floor, with copies of any events in any order, handles exactly those, each stream in its order', async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 1, maxLength: 40 }),
+          fc.boolean(),
+          fc.func(fc.boolean()),
+          fc.nat(),
+          fc.func(fc.boolean()),
+          fc.func(fc.integer()),
+          fc.array(fc.nat(), { maxLength: 40 }),
+          async (streams, consecutive, recorded, floorAt, stored, rank, repeats) => {
+            const events = history(streams, consecutive, (index) => recorded(index));
+            const floor = BigInt(floorAt % (events.length + 1)); // 0: nothing handled yet
+            const before = events.filter((e) => e.position <= floor);
+            const after = events.filter((e) => e.position > floor);
+            // Some streams kept their revision as of the floor, the others have none (an upgrade, a lost record).
+            const revisions = new InMemoryStreamRevisions();
+            for (const e of before) if (stored(e.streamId)) await revisions.save(e.streamId, e.revision);
+            const copies = [...after, ...repeats.map((i) => events[i % events.length])];
+            const delivery = copies
+              .map((e, i) => ({ e, key: rank(i) }))
+              .sort((a, b) => a.key - b.key)
+              .map(({ e }) => e);
+            const { handled } = await run(events, delivery, revisions, { floor });
+            expect(byStream(handled)).toEqual(byStream(after));
+            expect(handled).toHaveLength(after.length);
+          },
+        ),
+        { numRuns: 200 },
+      );
+    });
   });
 
   it('any delivery that holds every event at least once, repeated and in any order, handles each stream exactly once in its order', async () => {

@@ -24,14 +24,23 @@ export interface SequencerStats {
   handled: number;
 }
 
+/** Streams whose last handled revision a sequencer keeps in memory, unless told otherwise. */
+export const DEFAULT_CACHED_STREAMS = 10_000;
+
 export interface StreamSequencerOptions {
   /** Streams whose last handled revision stays in memory (least recently used leave first). Default 10 000. */
   cachedStreams?: number;
+  /**
+   * The global position the consumer's subscription resumed from (its checkpoint): every event at or below it was
+   * handled before. It stands in for a stream's revision where none is stored (a consumer that ran before it kept
+   * per-stream revisions, or a lost record), so such a stream's history is not handled again.
+   */
+  floor?: bigint;
 }
 
 /** What the sequencer knows of one stream. */
 interface StreamState {
-  /** Revision of the last handled event; null when none. */
+  /** Revision of the last handled event; null when none is known (then the floor tells what is handled). */
   last: bigint | null;
   /** Revisions the store holds after `last`, ascending, as of the last read: they prove which event is next. */
   ahead: bigint[];
@@ -40,7 +49,8 @@ interface StreamState {
 /**
  * Turns any delivery of events (repeated, reordered, with gaps) into handling that is in order and exactly once per
  * stream, the order a stream's own history has:
- * - an event at or below its stream's last handled revision is a duplicate: skipped;
+ * - an event at or below its stream's last handled revision is a duplicate: skipped; so is, in a stream with no
+ *   stored revision, an event at or below the floor (the checkpoint the consumer resumed from);
  * - the stream's next event is handled;
  * - an event further ahead means events of its stream are missing: they are read from the event store and handled
  *   in order first, then the delivered one.
@@ -66,6 +76,7 @@ interface StreamState {
 export class StreamSequencer {
   private readonly streams = new Map<string, StreamState>();
   private readonly cachedStreams: number;
+  private readonly floor: bigint | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   readonly stats: SequencerStats = { delivered: 0, duplicates: 0, streamReads: 0, handled: 0 };
 
@@ -75,7 +86,8 @@ export class StreamSequencer {
     private readonly handler: (event: RecordedEvent) => Promise<void>,
     options: StreamSequencerOptions = {},
   ) {
-    this.cachedStreams = options.cachedStreams ?? 10_000;
+    this.cachedStreams = options.cachedStreams ?? DEFAULT_CACHED_STREAMS;
+    this.floor = options.floor;
   }
 
   /** Take one delivered event; resolves with the events it handled (none for a duplicate), in order. */
@@ -88,7 +100,7 @@ export class StreamSequencer {
   private async sequence(event: RecordedEvent): Promise<RecordedEvent[]> {
     this.stats.delivered++;
     const state = await this.stateOf(event.streamId);
-    if (state.last !== null && event.revision <= state.last) {
+    if (this.handledBefore(state, event)) {
       this.stats.duplicates++;
       return [];
     }
@@ -98,8 +110,8 @@ export class StreamSequencer {
     }
     this.stats.streamReads++;
     const tail = (await this.events.readStream(event.streamId, state.last === null ? {} : { after: state.last }))
-      // A store that ignores `after` may hand back what is already handled.
-      .filter((e) => state.last === null || e.revision > state.last);
+      // A store that ignores `after` may hand back what is already handled; without `after`, all at or below the floor is.
+      .filter((e) => !this.handledBefore(state, e));
     state.ahead = tail.filter((e) => e.revision > event.revision).map((e) => e.revision);
     const handled: RecordedEvent[] = [];
     for (const missing of tail) {
@@ -111,6 +123,17 @@ export class StreamSequencer {
     await this.handle(state, event);
     handled.push(event);
     return handled;
+  }
+
+  /**
+   * Whether `event` was handled before: by its stream's last handled revision, or, for a stream with none, by the
+   * floor. Once a stream has one, it alone decides: a stored revision says what the consumer's effects reflect, and
+   * one this sequencer recorded belongs to an event after the floor, so the stream's events at or below the floor
+   * lie below it too.
+   */
+  private handledBefore(state: StreamState, event: RecordedEvent): boolean {
+    if (state.last !== null) return event.revision <= state.last;
+    return this.floor !== undefined && event.position <= this.floor;
   }
 
   private async handle(state: StreamState, event: RecordedEvent): Promise<void> {

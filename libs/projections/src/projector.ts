@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { RecordedEvent } from '@authpipe/contracts';
-import { EventStore, EventSubscription, StreamSequencer } from '@authpipe/event-store';
+import { EventStore, EventSubscription, SequencerStats, StreamSequencer } from '@authpipe/event-store';
 import type { ReadModelStore } from '@authpipe/read-models';
 import { Projection } from './projection';
 import { ReadModelStreamRevisions } from './stream-checkpoints';
@@ -25,6 +25,9 @@ export type Checkpoint = {
  * below it has been delivered once. Copies beyond that (redelivered, late, reordered) are what the sequencer absorbs.
  * A transport that could deliver an event's first copy after a later position was checkpointed would need its own
  * acknowledgement floor as the checkpoint instead.
+ *
+ * The checkpoint a start resumes from is also the sequencer's floor: a stream without a per-stream revision (a
+ * deployment that ran before they were kept, or a lost record) does not have its history up to it handled again.
  */
 export class Projector {
   private readonly logger = new Logger(Projector.name);
@@ -32,23 +35,26 @@ export class Projector {
   private lastPosition = 0n;
   private listeners: ((position: bigint) => void)[] = [];
   private readonly waiters = new Set<{ position: bigint; reached: () => void }>();
-  private readonly sequencer: StreamSequencer;
+  private sequencer?: StreamSequencer;
 
   constructor(
     private readonly name: string,
     private readonly events: EventStore,
     private readonly store: ReadModelStore,
     private readonly projections: Projection[],
-  ) {
-    this.sequencer = new StreamSequencer(events, new ReadModelStreamRevisions(store, name), (event) => this.project(event));
-  }
+  ) {}
 
   /** Start projecting; resolves when caught up with the history as it was at the call. */
   async start(): Promise<void> {
     const checkpoint = await this.store.collection<Checkpoint>(CHECKPOINTS).findOne({ _id: this.name });
     const fromPosition = checkpoint ? BigInt(checkpoint.position) : undefined;
     this.lastPosition = fromPosition ?? 0n;
-    this.subscription = this.events.subscribeToAll((event) => this.handle(event), fromPosition === undefined ? {} : { fromPosition });
+    // A new sequencer per start: nothing cached from before a stop (a rebuild may have reset the revisions meanwhile).
+    const sequencer = new StreamSequencer(this.events, new ReadModelStreamRevisions(this.store, this.name), (event) => this.project(event), {
+      floor: fromPosition,
+    });
+    this.sequencer = sequencer;
+    this.subscription = this.events.subscribeToAll((event) => this.handle(sequencer, event), fromPosition === undefined ? {} : { fromPosition });
     this.subscription.closed.catch((err: Error) => this.logger.error(`projection subscription ${this.name} ended: ${err.message}`));
     await this.subscription.caughtUp;
     this.logger.log(`projector ${this.name} caught up at position ${this.lastPosition}`);
@@ -82,13 +88,13 @@ export class Projector {
     return this.lastPosition;
   }
 
-  /** Deliveries, duplicates skipped, stream reads to fill gaps, events projected: since this projector was made. */
-  get stats() {
-    return { ...this.sequencer.stats };
+  /** Deliveries, duplicates skipped, stream reads to fill gaps, events projected: since the last start. */
+  get stats(): SequencerStats {
+    return { ...(this.sequencer?.stats ?? { delivered: 0, duplicates: 0, streamReads: 0, handled: 0 }) };
   }
 
-  private async handle(event: RecordedEvent): Promise<void> {
-    await this.sequencer.deliver(event);
+  private async handle(sequencer: StreamSequencer, event: RecordedEvent): Promise<void> {
+    await sequencer.deliver(event);
     if (event.position <= this.lastPosition) return;
     await this.store
       .collection<Checkpoint>(CHECKPOINTS)

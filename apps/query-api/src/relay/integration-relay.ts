@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { DiscardPolicy, JetStreamManager, JSONCodec, NatsConnection, NatsError, nanos, RetentionPolicy, StorageType } from 'nats';
 import { INTEGRATION_STREAM, INTEGRATION_SUBJECT_PREFIX, IntegrationEventMessage, RecordedEvent } from '@authpipe/contracts';
-import { EventStore, EventSubscription, SequencerStats, StreamSequencer } from '@authpipe/event-store';
+import { DEFAULT_CACHED_STREAMS, EventStore, EventSubscription, SequencerStats, StreamSequencer } from '@authpipe/event-store';
 import { isRelayed, toIntegrationMessage } from './integration-message';
 import { openCheckpointBucket, RelayCheckpoint, RelayStreamRevisions } from './relay-checkpoint';
 
@@ -23,6 +23,8 @@ export interface IntegrationRelayOptions {
   /** Back-off between restarts after a failure (NATS or the event store unavailable), doubling up to the max. */
   retryMinMs: number;
   retryMaxMs: number;
+  /** Streams whose last published revision stays in memory (the sequencer's state and the KV key's revision). */
+  cachedStreams: number;
 }
 
 export const DEFAULT_RELAY_OPTIONS: IntegrationRelayOptions = {
@@ -34,6 +36,7 @@ export const DEFAULT_RELAY_OPTIONS: IntegrationRelayOptions = {
   maxAgeMs: 7 * 24 * 3_600_000,
   retryMinMs: 500,
   retryMaxMs: 30_000,
+  cachedStreams: DEFAULT_CACHED_STREAMS,
 };
 
 const JS_STREAM_NOT_FOUND = 10059;
@@ -129,7 +132,13 @@ export class IntegrationRelay {
     this.checkpointed = from;
     if (this.stopping) return;
     const js = this.nats.jetstream();
-    const sequencer = new StreamSequencer(this.events, new RelayStreamRevisions(kv, this.options.name), (event) => this.relay(js, event));
+    const { name, cachedStreams } = this.options;
+    // The checkpoint resumed from is the floor: a stream with no revision under `<name>.<streamId>` (a relay that ran
+    // before they were kept, or a lost key) does not have its history up to it republished.
+    const sequencer = new StreamSequencer(this.events, new RelayStreamRevisions(kv, name, cachedStreams), (event) => this.relay(js, event), {
+      cachedStreams,
+      floor: from,
+    });
     this.sequencer = sequencer;
     const subscription = this.events.subscribeToAll(
       async (event) => {

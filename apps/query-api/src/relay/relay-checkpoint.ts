@@ -1,5 +1,5 @@
 import { JetStreamClient, KV, NatsError } from 'nats';
-import type { StreamRevisions } from '@authpipe/event-store';
+import { DEFAULT_CACHED_STREAMS, StreamRevisions } from '@authpipe/event-store';
 
 // JetStream API error: the expected last sequence of the subject did not match (someone else wrote the key).
 const JS_WRONG_LAST_SEQUENCE = 10071;
@@ -59,6 +59,8 @@ export function openCheckpointBucket(js: JetStreamClient, bucket: string): Promi
 /**
  * The relay's per-stream revisions (for its StreamSequencer), one key per event stream beside its global checkpoint:
  * `<relay>.<streamId>` (stream ids are [A-Za-z0-9_-], valid in a key). Saves only move forward, like the checkpoint.
+ * Each key's last known KV revision stays in memory for as many streams as the sequencer caches (give both the same
+ * `cachedStreams`), least recently used leaving first: a stream the sequencer still knows saves without a KV get.
  */
 export class RelayStreamRevisions implements StreamRevisions {
   private readonly checkpoints = new Map<string, RelayCheckpoint>();
@@ -66,6 +68,7 @@ export class RelayStreamRevisions implements StreamRevisions {
   constructor(
     private readonly kv: KV,
     private readonly relay: string,
+    private readonly cachedStreams = DEFAULT_CACHED_STREAMS,
   ) {}
 
   load(streamId: string): Promise<bigint | undefined> {
@@ -78,12 +81,13 @@ export class RelayStreamRevisions implements StreamRevisions {
 
   private of(streamId: string): RelayCheckpoint {
     let checkpoint = this.checkpoints.get(streamId);
-    if (!checkpoint) {
+    if (checkpoint) {
+      this.checkpoints.delete(streamId);
+    } else {
       checkpoint = new RelayCheckpoint(this.kv, `${this.relay}.${streamId}`);
-      this.checkpoints.set(streamId, checkpoint);
-      // The sequencer keeps what it needs in memory: hold only recent streams here.
-      if (this.checkpoints.size > 1_000) this.checkpoints.delete(this.checkpoints.keys().next().value!);
+      if (this.checkpoints.size >= this.cachedStreams) this.checkpoints.delete(this.checkpoints.keys().next().value!);
     }
+    this.checkpoints.set(streamId, checkpoint); // most recently used last
     return checkpoint;
   }
 }
