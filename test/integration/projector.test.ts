@@ -21,6 +21,8 @@ import {
   Projection,
   Projector,
   STREAM_CHECKPOINTS,
+  TENANT_ACTIVITY,
+  TenantActivityProjection,
   TenantsProjection,
 } from '@authpipe/projections';
 import { Document, InMemoryReadModelStore, MongoDbReadModelStore, ReadModelStore } from '@authpipe/read-models';
@@ -64,7 +66,7 @@ interface ReadModelAdapter {
   open(): Promise<{ store: ReadModelStore; cleanup(): Promise<void> }>;
 }
 
-const PROJECTED = [CONNECTIONS, ERASED_TENANTS, 'tenants', 'api_keys', 'integrations', CHECKPOINTS, STREAM_CHECKPOINTS];
+const PROJECTED = [CONNECTIONS, ERASED_TENANTS, 'tenants', 'api_keys', 'integrations', TENANT_ACTIVITY, CHECKPOINTS, STREAM_CHECKPOINTS];
 
 const inMemory: ReadModelAdapter = {
   label: 'InMemoryReadModelStore',
@@ -307,6 +309,30 @@ describe.each([inMemory, mongoDb()])('Projector over JetStream with $label', (ad
     expect(restarted.position).toBe(whileStopped[whileStopped.length - 1]);
     expect(await checkpoint()).toMatchObject({ position: Number(whileStopped[whileStopped.length - 1]) });
     expect(await readModels()).toEqual(await projectedFromScratch());
+  });
+
+  it('a checkpoint without per-stream revisions (a deployment from before they were kept, or lost records) hands nothing over twice', async () => {
+    await append(earlier());
+    const first = projectorOn(store, new TenantActivityProjection());
+    await first.start();
+    await first.stop();
+    expect(await store.collection(STREAM_CHECKPOINTS).deleteMany({ projector: 'query-api' })).toBeGreaterThan(0);
+    const stoppedAt = (await checkpoint())!.position;
+
+    // Events of streams that have a history (alice, bob, carol, the tenant's) and of a new one (dave).
+    const whileStopped = await append([...later(), connected('dave', 103)]);
+    const recording = new RecordingProjection();
+    const restarted = projectorOn(store, new TenantActivityProjection(), recording);
+    await restarted.start();
+
+    expect(positions(recording.seen)).toEqual(whileStopped);
+    expect(positions(recording.seen).every((p) => p > BigInt(stoppedAt))).toBe(true);
+    const now = await readModels();
+    expect(now[TENANT_ACTIVITY].reduce((sum, doc) => sum + Number(doc.connected ?? 0), 0)).toBe(5); // alice, bob, carol; bob again, dave
+    const scratch = await adapter.open();
+    cleanups.push(scratch.cleanup);
+    await projectorOn(scratch.store, new TenantActivityProjection()).start();
+    expect(now).toEqual(await readModels(scratch.store));
   });
 
   it('a full replay from position 0 over an already-projected store leaves every document identical', async () => {
