@@ -121,6 +121,30 @@ describe('ConnectionsProjection', () => {
     }
   });
 
+  it('the same holds when every connection event happened before the erasure, and only status events look the erasure up', async () => {
+    // Ends with refreshes and probes: nothing after them repeats the overlay.
+    const own = [connected(1, 0), refreshFailed(2, 10), revoked(3, 12), connected(5, 15, { credentialVersion: 2 }), refreshed(6, 20, 3), degraded(7, 25), recovered(8, 26)];
+    const erasure = tenantErased(4, 30);
+    const clean = await (await given().when(...own.slice(0, 3), erasure, ...own.slice(3))).all();
+    expect(clean[CONNECTIONS][0]).toMatchObject({ status: 'erased', revokedAt: at(30), credentialVersion: 3, updatedAt: at(30), lastPosition: 8 });
+    for (let at = 0; at <= own.length; at++) {
+      const interleaved = [...own.slice(0, at), erasure, ...own.slice(at)];
+      expect({ at, documents: await (await given().when(...interleaved)).all() }).toStrictEqual({ at, documents: clean });
+    }
+
+    const store = new InMemoryReadModelStore();
+    const lookups = jest.spyOn(store, 'collection');
+    for (const event of own) await projection.apply(event, store);
+    const erasureLookups = lookups.mock.calls.filter(([name]) => name === ERASED_TENANTS).length;
+    expect(erasureLookups).toBe(own.filter((e) => ['Connected', 'Revoked', 'Disconnected'].includes(e.type)).length);
+  });
+
+  it('an event appended late with an older time (a reconciled Refreshed) moves no shown time backwards', async () => {
+    const late = refreshed(4, 15, 3); // stored by a refresh at minute 15, recorded after the probe's events
+    const { connection } = await given(connected(1, 0), refreshed(2, 20, 2), degraded(3, 40)).when(late);
+    expect(await connection()).toMatchObject({ credentialVersion: 3, expiresAt: at(75), lastRefreshedAt: at(20), updatedAt: at(40), lastPosition: 4 });
+  });
+
   it('given Connected, Refreshed and Revoked, the connection reads as revoked with the refreshed credential facts', async () => {
     const history = [connected(1, 0), refreshed(2, 50, 2), revoked(3, 55)];
     const { connection } = await given().when(...history);

@@ -51,9 +51,18 @@ export type ConnectionView = {
  * stream: its tenant's erasure (TenantErased, on the tenant's stream). The projector keeps each stream in order but
  * not the interleaving of two streams, so the erasure is an overlay that commutes with the connection's events:
  * it marks the tenant erased (erased_tenants) and every connection of the tenant erased, and every connection event
- * applied after it is followed by the same overlay. Erasure wins whatever came first (a crypto-shredded connection
- * never reads as connected again), and the document ends the same for any interleaving.
+ * applied after it that could undo it (one that sets `status` or the revocation: STATUS_EVENTS) is followed by the same
+ * overlay. Erasure wins whatever came first (a crypto-shredded connection never reads as connected again), and the
+ * document ends the same for any interleaving. The other events (refreshes and probes: most of the traffic) touch
+ * none of the overlay's fields but `updatedAt`, which every event and the overlay only move forward ($max), so they
+ * need no lookup of the erasure.
+ *
+ * Times shown (`updatedAt`, `lastRefreshedAt`) only move forward: an event appended late (a Refreshed recorded by
+ * reconciliation) carries when it happened, which may be before what the document already shows.
  */
+/** Connection events that set `status` or the revocation (revokedAt, revocationReason): what an erasure overrides. */
+const STATUS_EVENTS: ReadonlySet<string> = new Set(['Connected', 'Revoked', 'Disconnected']);
+
 export class ConnectionsProjection implements Projection {
   readonly name = 'connections';
   readonly collections = [CONNECTIONS, ERASED_TENANTS] as const;
@@ -61,6 +70,8 @@ export class ConnectionsProjection implements Projection {
   async apply(event: RecordedEvent, store: ReadModelStore): Promise<void> {
     if (event.type === 'TenantErased') return this.eraseTenant(event.data.tenantId, event.metadata.occurredAt, store);
     await this.applyOwn(event, store);
+    // Also when applyOwn changed nothing (a redelivery): the overlay may not have followed it before a crash.
+    if (!STATUS_EVENTS.has(event.type)) return;
     const data = event.data as { connectionId?: string; tenantId?: string };
     if (!data.connectionId || !data.tenantId) return;
     const erasure = await store.collection<ErasedTenantView>(ERASED_TENANTS).findOne({ _id: data.tenantId });
@@ -100,8 +111,8 @@ export class ConnectionsProjection implements Projection {
               metadata: d.metadata ?? {},
               health: 'healthy',
               connectedAt: at,
-              updatedAt: at,
             },
+            $max: { updatedAt: at },
             $setOnInsert: { firstConnectedAt: at },
             $unset: { revokedAt: '', revocationReason: '', lastRefreshFailure: '', degradedAt: '' },
           },
@@ -115,7 +126,8 @@ export class ConnectionsProjection implements Projection {
           event.data.connectionId,
           event,
           {
-            $set: { expiresAt: event.data.expiresAt ?? null, credentialVersion: event.data.credentialVersion, lastRefreshedAt: at, updatedAt: at },
+            $set: { expiresAt: event.data.expiresAt ?? null, credentialVersion: event.data.credentialVersion },
+            $max: { lastRefreshedAt: at, updatedAt: at },
             $unset: { lastRefreshFailure: '' },
           },
           { upsert: false },
@@ -126,7 +138,7 @@ export class ConnectionsProjection implements Projection {
           connections,
           event.data.connectionId,
           event,
-          { $set: { lastRefreshFailure: { failure: event.data.failure, at, willRetry: event.data.willRetry }, updatedAt: at } },
+          { $set: { lastRefreshFailure: { failure: event.data.failure, at, willRetry: event.data.willRetry } }, $max: { updatedAt: at } },
           { upsert: false },
         );
         return;
@@ -135,18 +147,18 @@ export class ConnectionsProjection implements Projection {
           connections,
           event.data.connectionId,
           event,
-          { $set: { status: event.data.reason === 'erased' ? 'erased' : 'revoked', revokedAt: at, revocationReason: event.data.reason, updatedAt: at } },
+          { $set: { status: event.data.reason === 'erased' ? 'erased' : 'revoked', revokedAt: at, revocationReason: event.data.reason }, $max: { updatedAt: at } },
           { upsert: false },
         );
         return;
       case 'Degraded':
-        await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'degraded', degradedAt: at, updatedAt: at } }, { upsert: false });
+        await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'degraded', degradedAt: at }, $max: { updatedAt: at } }, { upsert: false });
         return;
       case 'Recovered':
-        await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'healthy', updatedAt: at }, $unset: { degradedAt: '' } }, { upsert: false });
+        await applyOnce(connections, event.data.connectionId, event, { $set: { health: 'healthy' }, $max: { updatedAt: at }, $unset: { degradedAt: '' } }, { upsert: false });
         return;
       case 'Disconnected':
-        await applyOnce(connections, event.data.connectionId, event, { $set: { status: 'disconnected', updatedAt: at } }, { upsert: false });
+        await applyOnce(connections, event.data.connectionId, event, { $set: { status: 'disconnected' }, $max: { updatedAt: at } }, { upsert: false });
         return;
       default:
         return;
