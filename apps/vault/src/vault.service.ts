@@ -96,7 +96,7 @@ export class VaultService {
         ),
     );
     this.logger.debug(`stored credential of connection ${connectionId} (tenant ${tenantId}) as version ${version}`);
-    failpoint('vault.after-credential-store');
+    await failpoint('vault.after-credential-store');
     return { version };
   }
 

@@ -1,6 +1,6 @@
 import { AuthpipeEvent, createEvent, RecordedEvent } from '@authpipe/contracts';
 import type { RefreshPolicy } from '@authpipe/providers';
-import { decideReconciliation, decideRefreshed, decideRefreshFailed, decideRevoked, recordedCredentialVersion, refreshedEventId, shouldRefresh } from './refresh-decisions';
+import { connectionLife, decideReconciliation, decideRefreshed, decideRefreshFailed, decideRevoked, recordedCredentialVersion, refreshedEventId, shouldRefresh } from './refresh-decisions';
 
 const connection = { connectionId: 'con_AAAAAAAAAAAAAAAAAAAAAA', tenantId: 'org_a', provider: 'discord' };
 const NOW = new Date('2026-01-01T00:00:00Z');
@@ -85,24 +85,42 @@ describe('refresh events', () => {
   });
 
   it('a stored credential becomes Refreshed with its version, whether the refresh token rotated, and an id of its own', () => {
-    expect(decideRefreshed(given(connected), connection, { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true })).toEqual([
+    const history = given(connected);
+    expect(decideRefreshed(history, connection, { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true })).toEqual([
       {
         type: 'Refreshed',
         data: { ...connection, expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true },
-        eventId: refreshedEventId(connection.connectionId, 2),
+        eventId: refreshedEventId(connection.connectionId, history[0].eventId, 2),
       },
     ]);
   });
 
   it('records a credential version once: whoever appends it, the same eventId, and nothing when the history has it', () => {
     const result = { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: false };
-    expect(refreshedEventId(connection.connectionId, 2)).toBe(refreshedEventId(connection.connectionId, 2));
-    expect(refreshedEventId(connection.connectionId, 2)).not.toBe(refreshedEventId(connection.connectionId, 3));
-    expect(refreshedEventId(connection.connectionId, 2)).not.toBe(refreshedEventId('con_BBBBBBBBBBBBBBBBBBBBBB', 2));
+    const life = 'f0e7d1c2-0000-4000-8000-000000000001';
+    expect(refreshedEventId(connection.connectionId, life, 2)).toBe(refreshedEventId(connection.connectionId, life, 2));
+    expect(refreshedEventId(connection.connectionId, life, 2)).not.toBe(refreshedEventId(connection.connectionId, life, 3));
+    expect(refreshedEventId(connection.connectionId, life, 2)).not.toBe(refreshedEventId('con_BBBBBBBBBBBBBBBBBBBBBB', life, 2));
+    // The refresh that stored it and a holder reconciling it later decide on the same life: the same id.
+    const history = given(connected, { type: 'RefreshFailed', data: { ...connection, failure: 'transient', willRetry: true, attempt: 1 } });
+    expect(decideRefreshed(history, connection, result)[0].eventId).toBe(decideRefreshed(history.slice(0, 1), connection, result)[0].eventId);
     const refreshed: AuthpipeEvent = { type: 'Refreshed', data: { ...connection, ...result } };
     expect(decideRefreshed(given(connected, refreshed), connection, result)).toEqual([]);
     expect(recordedCredentialVersion(given(connected, refreshed))).toBe(2);
     expect(recordedCredentialVersion([])).toBe(0);
+  });
+
+  it('after a disconnect and a reconnect (vault starts again at version 1), the same version number is a new Refreshed with a new id', () => {
+    const refreshed = (credentialVersion: number): AuthpipeEvent => ({ type: 'Refreshed', data: { ...connection, expiresAt: null, credentialVersion, rotated: true } });
+    const result = { expiresAt: '2026-01-01T01:00:00.000Z', credentialVersion: 2, rotated: true };
+    const history = given(connected, refreshed(2), refreshed(3), { type: 'Disconnected', data: connection }, connected);
+    const [before] = decideRefreshed(history.slice(0, 1), connection, result); // the first life's version 2
+    const [after] = decideRefreshed(history, connection, result);
+    expect(after).toMatchObject({ type: 'Refreshed', data: { credentialVersion: 2 } });
+    expect(after.eventId).not.toBe(before.eventId);
+    expect(connectionLife(history)).toBe(history[4].eventId);
+    expect(after.eventId).toBe(refreshedEventId(connection.connectionId, history[4].eventId, 2));
+    expect(connectionLife([])).toBeUndefined();
   });
 
   it('a Refreshed appended late says when the store happened', () => {

@@ -73,11 +73,23 @@ export function recordedCredentialVersion(history: RecordedEvent[]): number {
 }
 
 /**
- * The eventId of the Refreshed of one credential version: one fact, one id, whoever appends it (the refresh that
- * stored it, a retry of its append, or a later holder reconciling it), so the event store keeps one copy.
+ * Which life of the connection the history is in: the eventId of its last Connected (undefined before the first).
+ * A connection's id is fixed per (tenant, provider, user), and vault purges the credential on disconnect, so a
+ * reconnect starts again at credential version 1: a version alone does not name one credential.
  */
-export function refreshedEventId(connectionId: string, credentialVersion: number): string {
-  return nameBasedEventId(`Refreshed/${connectionId}/${credentialVersion}`);
+export function connectionLife(history: RecordedEvent[]): string | undefined {
+  for (let i = history.length - 1; i >= 0; i--) if (history[i].type === 'Connected') return history[i].eventId;
+  return undefined;
+}
+
+/**
+ * The eventId of the Refreshed of one credential version in one life of the connection (connectionLife): one fact,
+ * one id, whoever appends it (the refresh that stored it, a retry of its append, or a later holder reconciling it,
+ * all deciding on a history with the same last Connected), so the event store keeps one copy; and a new id for the
+ * same version number after a reconnect, which the event store must not take for a copy of the old life's.
+ */
+export function refreshedEventId(connectionId: string, life: string | undefined, credentialVersion: number): string {
+  return nameBasedEventId(`Refreshed/${connectionId}/${life ?? 'none'}/${credentialVersion}`);
 }
 
 /**
@@ -96,7 +108,7 @@ export function decideRefreshed(
     {
       type: 'Refreshed',
       data: { ...connection, ...result },
-      eventId: refreshedEventId(connection.connectionId, result.credentialVersion),
+      eventId: refreshedEventId(connection.connectionId, connectionLife(history), result.credentialVersion),
       ...(occurredAt ? { occurredAt } : {}),
     },
   ];

@@ -73,7 +73,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * 4. note in the lock record what is about to be stored, then store the new credential (with the old refresh token
  *    when the provider sent none) compare-and-set on the version refreshed, before anything else: the second fence
  *    after the lock;
- * 5. append Refreshed (its eventId derived from connection and version), RefreshFailed or Revoked; drop the note.
+ * 5. append Refreshed (its eventId derived from connection, life and version), RefreshFailed or Revoked; drop the note.
  *
  * The store in vault and the append are two writes. A worker that dies between them (or loses vault's reply) leaves
  * its note in the lock record, and the next holder of the lock appends the missing Refreshed from it (step 2), with
@@ -371,7 +371,7 @@ export class RefreshService {
       // Anything else (vault timed out, went away) may have stored it all the same: the note stays for the next holder.
       throw err;
     }
-    failpoint('refresh.after-vault-store');
+    await failpoint('refresh.after-vault-store');
     const at = new Date(held.lease.intent?.at ?? this.clock.now().getTime());
     await this.events.decideAndAppend(stream, (history) => decideRefreshed(history, connection, { expiresAt, credentialVersion: stored.version, rotated }, at), context);
     held.lease = { ...held.lease, intent: undefined };
