@@ -224,6 +224,21 @@ export function eventStoreContract(
         expect(ids(await store.readStream(streamId))[1]).toBe(retried[0].eventId);
       });
 
+      it('never reports an append stored that was not: a new event reusing an earlier eventId is stored where it says, or refused', async () => {
+        const streamId = newStreamId();
+        const [earlier] = events(1);
+        const first = await store.appendToStream(streamId, [earlier], { expectedRevision: 'no_stream' });
+        const reusing = { ...tenantCreated(), eventId: earlier.eventId };
+        const outcome = await store.appendToStream(streamId, [reusing], { expectedRevision: first.nextExpectedRevision }).catch((err: Error) => err);
+        const read = await store.readStream(streamId);
+        if (outcome instanceof Error) {
+          expect(read).toHaveLength(1);
+        } else {
+          expect(read).toHaveLength(2);
+          expect(read[1]).toMatchObject({ revision: outcome.nextExpectedRevision, data: reusing.data });
+        }
+      });
+
       it('gives positions that increase globally across streams', async () => {
         const a = newStreamId();
         const b = newStreamId();

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, Events, NatsConnection, nanos, StorageType } from 'nats';
 import { createEvent, NewEvent, RecordedEvent } from '@authpipe/contracts';
-import { createEventStore, JetStreamEventStore, SkippedMessage, WrongExpectedRevisionError } from '@authpipe/event-store';
+import { createEventStore, DuplicateEventIdError, JetStreamEventStore, SkippedMessage, WrongExpectedRevisionError } from '@authpipe/event-store';
 import { startNatsServer } from '../support/nats-server';
 import { eventStoreContract } from './event-store.contract';
 
@@ -190,6 +190,37 @@ describe('JetStream event store specifics', () => {
       WrongExpectedRevisionError,
     );
     expect(await store.readStream(streamId)).toHaveLength(4);
+  });
+
+  describe('a publish JetStream drops as a duplicate (an eventId seen within the window)', () => {
+    it('is success when the stored message is the same fact, even with other metadata (another writer appended it)', async () => {
+      const store = await open();
+      const streamId = `tenant-t${uid()}`;
+      const fact = event();
+      const stored = await store.appendToStream(streamId, [fact], { expectedRevision: 'no_stream' });
+      const sameFact = { ...fact, metadata: { ...fact.metadata, correlationId: 'another-writer' } };
+      await expect(store.appendToStream(streamId, [sameFact], { expectedRevision: 'no_stream' })).resolves.toEqual(stored);
+      expect(await store.readStream(streamId)).toHaveLength(1);
+    });
+
+    it('is refused with DuplicateEventIdError, not a silent success, when an earlier, different event had the id', async () => {
+      const store = await open();
+      const streamId = `tenant-t${uid()}`;
+      const earlier = event();
+      const first = await store.appendToStream(streamId, [earlier], { expectedRevision: 'no_stream' });
+      const reusing = { ...event(), eventId: earlier.eventId };
+      // At the current revision: the expected-revision check would pass; only the id is a problem.
+      const refused = store.appendToStream(streamId, [reusing], { expectedRevision: first.nextExpectedRevision });
+      await expect(refused).rejects.toBeInstanceOf(DuplicateEventIdError);
+      await expect(refused).rejects.toMatchObject({ code: 'DUPLICATE_EVENT_ID', eventId: earlier.eventId, storedAt: first.position });
+      // The same event id in another stream of the store.
+      const elsewhere = store.appendToStream(`tenant-t${uid()}`, [{ ...event(), eventId: earlier.eventId }], { expectedRevision: 'no_stream' });
+      await expect(elsewhere).rejects.toBeInstanceOf(DuplicateEventIdError);
+      // The very same event again, but after the caller had read it (its id is already in the history it decided on).
+      const second = await store.appendToStream(streamId, [event()], { expectedRevision: first.nextExpectedRevision });
+      await expect(store.appendToStream(streamId, [earlier], { expectedRevision: second.nextExpectedRevision })).rejects.toBeInstanceOf(DuplicateEventIdError);
+      expect((await store.readStream(streamId)).map((e) => e.eventId)).toEqual([earlier.eventId, expect.any(String)]);
+    });
   });
 
   it('completes a multi-event append that was cut short when it is retried', async () => {

@@ -19,3 +19,21 @@ export class EventStoreUnavailableError extends Error {
     this.name = EventStoreUnavailableError.name;
   }
 }
+
+/**
+ * The eventId of an event being appended is already the id of another event in the store (not a retry of this
+ * append): the store drops an event whose id it has seen, so the event could not be stored. Nothing was written;
+ * retrying the same append fails the same way: the writer must give the event an id of its own.
+ */
+export class DuplicateEventIdError extends Error {
+  readonly code = 'DUPLICATE_EVENT_ID';
+  constructor(
+    readonly streamId: string,
+    readonly eventId: string,
+    /** Where the event that has the id is stored. */
+    readonly storedAt: bigint,
+  ) {
+    super(`append to ${streamId}: event ${eventId} reuses the id of another event, stored at position ${storedAt}`);
+    this.name = DuplicateEventIdError.name;
+  }
+}

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import {
   headers as natsHeaders,
   DiscardPolicy,
@@ -13,7 +14,7 @@ import {
 } from 'nats';
 import type { NewEvent, RecordedEvent } from '@authpipe/contracts';
 import type { AppendResult, EventStore, EventSubscription, ExpectedRevision, ReadStreamOptions, SubscribeOptions } from '../event-store.port';
-import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
+import { DuplicateEventIdError, EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
 import { SkippedMessageListener, SkippedMessages } from '../skipped-messages';
 import { decodeEvent, encodeEvent, PREVIOUS_REVISION_HEADER, previousRevisionHeader, StreamSubjects, toSequence } from './jetstream-mapping';
 import { JetStreamSubscription } from './jetstream-subscription';
@@ -63,7 +64,9 @@ function apiErrorCode(err: unknown): number | undefined {
  *   JetStream rejects the publish when another message landed on the subject first.
  * - Idempotency: `Nats-Msg-Id` is the eventId. Within the duplicate window JetStream drops a re-published event
  *   and acknowledges the original sequence; it checks that before the expected sequence, so a retry succeeds
- *   even though the stream has moved on. After the window, a retry fails the expected-sequence check; the store
+ *   even though the stream has moved on. A dropped publish counts as stored only if the message acked is a copy of
+ *   the event (same subject, after the expected revision, same type and data); another event that had the id
+ *   makes the append fail with DuplicateEventIdError. After the window, a retry fails the expected-sequence check; the store
  *   then looks for the eventIds after the expected revision and reports success if they are all there.
  *   With 'any' there is no check to fail, so after the window a retry of an 'any' append stores a second copy.
  * - A multi-event append publishes the events one by one, each expecting the previous one's sequence. That
@@ -135,6 +138,7 @@ export class JetStreamEventStore implements EventStore {
         }
         throw unavailable(`append to ${streamId}`, err);
       }
+      if (ack.duplicate) await this.requireEarlierCopy(streamId, subject, event, ack.seq, expected);
       if (previous !== undefined) {
         previous = BigInt(ack.seq);
         expected = ack.seq;
@@ -142,6 +146,32 @@ export class JetStreamEventStore implements EventStore {
       index++;
     }
     return { nextExpectedRevision: BigInt(ack!.seq), position: BigInt(ack!.seq) };
+  }
+
+  /**
+   * JetStream dropped the publish as a copy of the message it stored earlier under the same Nats-Msg-Id, and acked
+   * that message's sequence. It checks the id before the expected sequence, so nothing else was checked: the drop is
+   * this append's success only if that message is an earlier attempt of it (or the same fact appended by another
+   * writer): on this subject, after the expected revision, with the same type and data. Otherwise it is another
+   * event that had the id (an id scheme that repeats) and this event was not stored: DuplicateEventIdError, never a
+   * silent success.
+   */
+  private async requireEarlierCopy(streamId: string, subject: string, event: NewEvent, seq: number, expected: number | undefined): Promise<void> {
+    let stored;
+    try {
+      stored = await this.jsm.streams.getMessage(this.streamName, { seq });
+    } catch (err) {
+      throw unavailable(`append to ${streamId}`, err);
+    }
+    const decoded = decodeEvent({ subject: stored.subject, seq: stored.seq, data: stored.data }, this.subjects);
+    const copy = 'event' in decoded ? decoded.event : undefined;
+    const same =
+      copy !== undefined &&
+      stored.subject === subject &&
+      (expected === undefined || seq > expected) &&
+      copy.type === event.type &&
+      isDeepStrictEqual(copy.data, JSON.parse(JSON.stringify(event.data)));
+    if (!same) throw new DuplicateEventIdError(streamId, event.eventId, BigInt(seq));
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
