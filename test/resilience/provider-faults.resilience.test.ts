@@ -348,6 +348,27 @@ describe('provider faults: slow, 500, garbage', () => {
     });
   });
 
+  describe('a reconnect soon after a disconnect (vault starts the new credential at version 1 again)', () => {
+    it('records the Refreshed of the new life too, under an id of its own (within JetStream\'s 2-minute duplicate window)', async () => {
+      const user = 'g_reconnects';
+      const id = await connectUser('gmail', user, [GMAIL_READONLY]);
+      const refreshedOf = () => events.filter((e) => e.type === 'Refreshed' && (e.data as { connectionId?: string }).connectionId === id);
+      expect((await credential('gmail', user)).status).toBe(200); // inside the margin: refreshed on demand to version 2
+      await eventually(async () => (refreshedOf().length === 1 ? true : undefined), 10_000, 'the first life\'s Refreshed');
+      expect((await api(`/v1/connections/${id}`, { method: 'DELETE' })).status).toBe(200);
+
+      await startConnect('gmail', user, [GMAIL_READONLY]);
+      await eventually(async () => (eventsOf('Connected', id).length === 2 ? true : undefined), 15_000, `${user} connected again`);
+      const read = await credential('gmail', user);
+      expect(read).toMatchObject({ status: 200, refresh: null });
+      await eventually(async () => (refreshedOf().length === 2 ? true : undefined), 10_000, 'the second life\'s Refreshed');
+      const [first, second] = refreshedOf();
+      expect([first.data, second.data]).toEqual([expect.objectContaining({ credentialVersion: 2 }), expect.objectContaining({ credentialVersion: 2 })]);
+      expect(second.eventId).not.toBe(first.eventId);
+      expect((await api(`/v1/connections/${id}`)).status).toBe(200);
+    });
+  });
+
   it('logged no secret, no token and nothing of the garbage bodies', () => {
     const leaks = platform.logs.filter((line) => line.includes(PLANTED) || line.includes('<html') || line.includes('Portal ') || secrets.some((s) => line.includes(s)));
     expect(leaks).toEqual([]);
