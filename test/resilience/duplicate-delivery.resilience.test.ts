@@ -199,6 +199,32 @@ async function appendHistory(store: EventStore, seed: number): Promise<void> {
     }
   };
   for (let i = 0; i < STEPS; i++) await step(pick(tenants));
+
+  // Whatever the seed rolled, every event type occurs: one more tenant whose connection goes through each of them.
+  const tenantId = `t${seed.toString(36)}_tour`;
+  const connectionId = connectionIdFor(tenantId, 'gmail', 'tour');
+  const ids = { connectionId, tenantId, provider: 'gmail' };
+  const stream = connectionStream(connectionId);
+  const expiresAt = new Date(Date.UTC(2026, 10, 27, 12)).toISOString();
+  const connected = (credentialVersion: number): AuthpipeEvent => ({
+    type: 'Connected',
+    data: { ...ids, userId: 'tour', scopes: ['read'], expiresAt, refreshable: true, credentialVersion },
+  });
+  await append(tenantStream(tenantId), { type: 'TenantCreated', data: { tenantId, name: 'Tour' } });
+  await append(tenantStream(tenantId), { type: 'IntegrationRegistered', data: { tenantId, provider: 'gmail', clientId: 'client-gmail', scopes: ['read'], vaultVersion: 1 } });
+  for (const event of [
+    connected(1),
+    { type: 'Refreshed', data: { ...ids, expiresAt, credentialVersion: 2, rotated: false } },
+    { type: 'RefreshFailed', data: { ...ids, failure: 'transient', willRetry: true, attempt: 1 } },
+    { type: 'Degraded', data: { ...ids, consecutiveFailures: 3, lastFailure: 'timeout' } },
+    { type: 'Recovered', data: ids },
+    { type: 'Revoked', data: { ...ids, reason: 'invalid_grant', detectedBy: 'refresher' } },
+    connected(3),
+    { type: 'Disconnected', data: ids },
+  ] as AuthpipeEvent[]) {
+    await append(stream, event);
+  }
+  await append(tenantStream(tenantId), { type: 'TenantErased', data: { tenantId } });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -413,7 +439,8 @@ describe('every event delivered twice and out of order', () => {
             `chaotic projector: ${JSON.stringify(chaotic.stats)}, relay: ${JSON.stringify(chaotic.relayStats)}`,
         );
       }),
-      { numRuns: RUNS, ...(process.env.RESILIENCE_SEED ? { seed: Number(process.env.RESILIENCE_SEED) } : {}) },
+      // A fixed seed by default, as in the fuzz suites: CI runs the same histories every time; RESILIENCE_SEED picks others.
+      { numRuns: RUNS, seed: Number(process.env.RESILIENCE_SEED ?? 20261127) },
     );
     console.log(`duplicate and out-of-order delivery, ${seeds.length} seeds:\n${seeds.join('\n')}`);
   });
