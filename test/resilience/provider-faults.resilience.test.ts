@@ -26,7 +26,7 @@ const TIMEOUT_MS = 1_500;
 const MAX_ATTEMPTS = 4;
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
 /** Planted in every garbage body: a token-looking string that must never be logged or echoed. */
-const PLANTED = 'ya29.PLANTED-token-in-a-garbage-body';
+const PLANTED = 'planted-PLANTED-token-in-a-garbage-body';
 const HTML = `<html><head><title>Sign in</title></head><body>Portal ${PLANTED}</body></html>`;
 
 /** Every kind of garbage a token endpoint may answer with, as oauth-server faults. */

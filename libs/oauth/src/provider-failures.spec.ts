@@ -12,7 +12,7 @@ import { getProviderResource } from './provider-resource';
  * (SECRET) is planted in every garbage body: it must never reach the error (message, detail, cause, inspect()).
  */
 
-const SECRET = 'ya29.SECRET-access-token-from-a-garbage-body';
+const SECRET = 'planted-SECRET-access-token-from-a-garbage-body';
 const TIMEOUT_MS = 400;
 
 type Handler = (res: ServerResponse) => void;
