@@ -1,7 +1,7 @@
 import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
 import { startOAuthServer } from '../test/support/oauth-server/spawn';
 import { gatewayUrlFor, reservePorts, startTestPlatform, setUpTenant } from '../test/support/test-platform';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 /*
  * The credential endpoint behind getCredential (no SDK cache) at a fixed arrival rate with all five apps on this
@@ -10,8 +10,8 @@ import { percentile } from './stats';
  */
 
 test('credential endpoint at a fixed request rate', async () => {
-  const rps = Number(process.env.BENCH_RPS ?? 500);
-  const seconds = Number(process.env.BENCH_SECONDS ?? 15);
+  const rps = knob('BENCH_RPS', 500);
+  const seconds = knob('BENCH_SECONDS', 15);
   const users = 50;
   const ports = await reservePorts();
   const google = await startOAuthServer({ profile: 'google', clients: [{ client_id: 'b', client_secret: 'bench-secret', redirect_uris: [`${gatewayUrlFor(ports)}/v1/oauth/callback/gmail`] }] });

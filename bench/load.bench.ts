@@ -8,7 +8,7 @@ import { connectOnce, FLOW_STEPS, FlowOutcome, FlowUser, runBounded } from './lo
 import { summariseCpuProfile } from './load/cpu-profile';
 import { describeMachine } from './load/machine';
 import { cpuBetween, cpuSnapshot, CpuUse } from './load/process-cpu';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 /*
  * Load run (issue 9): the five apps as processes on a real nats-server, a local Google-like oidc-provider, and load
@@ -24,11 +24,6 @@ import { percentile } from './stats';
  * CPU time of every process is read from /proc around each phase.
  */
 
-const knob = (name: string, fallback: number): number => {
-  const value = Number(process.env[name] ?? fallback);
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`${name} must be a positive number`);
-  return value;
-};
 const DURATION_S = knob('LOAD_DURATION_S', 20);
 const CONNECTIONS = knob('LOAD_CONNECTIONS', 32);
 const TENANTS = knob('LOAD_TENANTS', 4);

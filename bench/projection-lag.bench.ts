@@ -3,7 +3,7 @@ import { connectionIdFor, connectionStream, createEvent } from '@authpipe/contra
 import { JetStreamEventStore } from '@authpipe/event-store';
 import { ConnectionsProjection, Projector, TenantActivityProjection, TenantsProjection } from '@authpipe/projections';
 import { InMemoryReadModelStore } from '@authpipe/read-models';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 /*
  * Projection lag: from an append acknowledged by the event store to the event projected into the read models
@@ -12,8 +12,8 @@ import { percentile } from './stats';
  */
 
 test('projection lag at a steady append rate', async () => {
-  const rate = Number(process.env.BENCH_LAG_RATE ?? 200);
-  const seconds = Number(process.env.BENCH_LAG_SECONDS ?? 20);
+  const rate = knob('BENCH_LAG_RATE', 200);
+  const seconds = knob('BENCH_LAG_SECONDS', 20);
   const nc = await connect({ servers: process.env.AUTHPIPE_TEST_NATS_URL });
   const suffix = Date.now().toString(36);
   const events = await JetStreamEventStore.create(nc, { streamName: `BENCH_LAG_${suffix}`, subjectPrefix: `bench_lag.${suffix}` });

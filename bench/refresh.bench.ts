@@ -13,7 +13,7 @@ import { createRpcClient, RpcClient } from '@authpipe/messaging';
 import { EventWriter } from '@authpipe/platform';
 import { JetStreamKvRefreshLock } from '../apps/refresher/src/lock/jetstream-kv/jetstream-kv-refresh-lock';
 import { freePort, startNatsServer } from '../test/support/nats-server';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { startApps } = require('../scripts/lib/platform.js') as {
@@ -42,8 +42,8 @@ const { startApps } = require('../scripts/lib/platform.js') as {
  * BENCH_TOKEN_DELAY_MS (default 50), BENCH_REFRESH_PHASES (default A,B,C,D).
  */
 
-const N = Number(process.env.BENCH_REFRESH_CONNECTIONS ?? 10_000);
-const TOKEN_DELAY_MS = Number(process.env.BENCH_TOKEN_DELAY_MS ?? 50);
+const N = knob('BENCH_REFRESH_CONNECTIONS', 10_000);
+const TOKEN_DELAY_MS = knob('BENCH_TOKEN_DELAY_MS', 50, 0);
 const TENANT = 'bench_refresh';
 const SEED_CONCURRENCY = 64;
 /** Which phases to run (default all): e.g. BENCH_REFRESH_PHASES=B,D */

@@ -6,6 +6,7 @@ import { connect, NatsConnection } from 'nats';
 import { AuthpipeEvent, connectionIdFor, connectionStream, createEvent, NewEvent, tenantStream } from '@authpipe/contracts';
 import { ExpectedRevision, JetStreamEventStore } from '@authpipe/event-store';
 import { formatDuration, jetStreamHead } from '@authpipe/replay';
+import { knob } from './stats';
 
 /*
  * Replay rate: a history of BENCH_REPLAY_EVENTS events (default 1,000,000) in a JetStream stream of its own, rebuilt
@@ -27,13 +28,12 @@ import { formatDuration, jetStreamHead } from '@authpipe/replay';
 Logger.overrideLogger(false);
 jest.setTimeout(3_600_000);
 
-const env = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-const EVENTS = env('BENCH_REPLAY_EVENTS', 1_000_000);
-const TENANTS = env('BENCH_REPLAY_TENANTS', 100);
-const CONNECTIONS = env('BENCH_REPLAY_CONNECTIONS', 10_000);
-const GENERATE_S = env('BENCH_REPLAY_GENERATE_S', 180);
-const REPLAY_S = env('BENCH_REPLAY_REPLAY_S', 180);
-const PROJECTOR_S = env('BENCH_REPLAY_PROJECTOR_S', 60);
+const EVENTS = knob('BENCH_REPLAY_EVENTS', 1_000_000);
+const TENANTS = knob('BENCH_REPLAY_TENANTS', 100);
+const CONNECTIONS = knob('BENCH_REPLAY_CONNECTIONS', 10_000);
+const GENERATE_S = knob('BENCH_REPLAY_GENERATE_S', 180);
+const REPLAY_S = knob('BENCH_REPLAY_REPLAY_S', 180);
+const PROJECTOR_S = knob('BENCH_REPLAY_PROJECTOR_S', 60);
 const IN_FLIGHT = 2_000;
 
 /** createEvent validates (class-validator) every event; that is not what is measured, so each type is validated once. */

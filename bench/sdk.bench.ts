@@ -2,7 +2,7 @@ import { Authpipe } from '../packages/node-sdk/src';
 import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
 import { startOAuthServer } from '../test/support/oauth-server/spawn';
 import { gatewayUrlFor, reservePorts, startTestPlatform, setUpTenant } from '../test/support/test-platform';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 /*
  * getCredential on a cache hit (@authpipe/node) against a plain HTTP fetch of the same credential from query-api
@@ -47,8 +47,8 @@ async function rate(calls: number, concurrency: number, call: () => Promise<unkn
 const ms = (n: number) => (n < 0.01 ? `${(n * 1000).toFixed(2)} µs` : n < 1 ? `${(n * 1000).toFixed(1)} µs` : `${n.toFixed(2)} ms`);
 
 test('getCredential cache hit vs plain HTTP fetch of the credential', async () => {
-  const sdkCalls = Number(process.env.BENCH_SDK_CALLS ?? 200_000);
-  const httpCalls = Number(process.env.BENCH_HTTP_CALLS ?? 3_000);
+  const sdkCalls = knob('BENCH_SDK_CALLS', 200_000);
+  const httpCalls = knob('BENCH_HTTP_CALLS', 3_000);
   const ports = await reservePorts();
   const google = await startOAuthServer({
     profile: 'google',

@@ -1,7 +1,7 @@
 import { browse, CookieJar } from '../test/support/oauth-server/browser-less';
 import { startOAuthServer } from '../test/support/oauth-server/spawn';
 import { gatewayUrlFor, reservePorts, startTestPlatform, setUpTenant } from '../test/support/test-platform';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 /*
  * Connect-to-credential time on the thin path: connect session -> browser flow through the gateway and a local
@@ -11,7 +11,7 @@ import { percentile } from './stats';
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly';
 
 test('connect-to-credential latency', async () => {
-  const count = Number(process.env.BENCH_CONNECTS ?? 50);
+  const count = knob('BENCH_CONNECTS', 50);
   const ports = await reservePorts();
   const google = await startOAuthServer({
     profile: 'google',

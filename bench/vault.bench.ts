@@ -13,7 +13,7 @@ import { DataKey, newTenantKeys, openDataKey } from '../apps/vault/src/crypto/te
 import { vaultBucketNames } from '../apps/vault/src/storage/jetstream-kv-secret-store';
 import { startVault } from '../apps/vault/src/start-vault';
 import { VaultConfig } from '../apps/vault/src/vault.config';
-import { percentile } from './stats';
+import { knob, percentile } from './stats';
 
 /*
  * Vault: (a) field encryption throughput (AES-256-GCM, 2 KB secrets, this process's one core), (b) request/reply
@@ -22,8 +22,8 @@ import { percentile } from './stats';
  * BENCH_VAULT_SECONDS (default 3) sets the time per crypto measurement, BENCH_VAULT_REQUESTS (default 2000) the
  * number of sequential requests.
  */
-const SECONDS = Number(process.env.BENCH_VAULT_SECONDS ?? 3);
-const REQUESTS = Number(process.env.BENCH_VAULT_REQUESTS ?? 2000);
+const SECONDS = knob('BENCH_VAULT_SECONDS', 3);
+const REQUESTS = knob('BENCH_VAULT_REQUESTS', 2000);
 const fmt = (ms: number) => `${ms < 1 ? ms.toFixed(3) : ms.toFixed(2)} ms`;
 const rate = (n: number) => `${Math.round(n).toLocaleString('en-US')}/s`;
 
